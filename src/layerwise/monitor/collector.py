@@ -1,0 +1,225 @@
+"""StepCollector: one step's on-device statistics, turned into rows with a single host sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from layerwise.metrics.activations import activation_stats
+from layerwise.metrics.base import MetricSpec
+from layerwise.metrics.gradients import layer_norms
+from layerwise.metrics.noise import linear_batch_sq_norm, linear_sample_sq_norms, noise_stats
+from layerwise.monitor.layout import Layout
+from layerwise.monitor.nonfinite import NonFiniteEvent, first_nonfinite
+
+
+def first_tensor(output: Any) -> Tensor | None:
+    """The tensor a layer hands on: the output itself, or the first tensor of a tuple/dict."""
+    if isinstance(output, Tensor):
+        return output
+    items = output.values() if isinstance(output, dict) else output
+    if isinstance(items, list | tuple) or isinstance(output, dict):
+        return next((t for t in items if isinstance(t, Tensor)), None)
+    return None
+
+
+class StepCollector:
+    """Buffers of the current step; every value stays a device tensor until ``rows()``."""
+
+    def __init__(self, layout: Layout, specs: list[MetricSpec], loss_reduction: str) -> None:
+        self.layout = layout
+        names = {s.name for s in specs}
+        self.want = names
+        self.wants_backward = "act_grad_norm" in names
+        self.wants_samples = bool(names & {"grad_noise", "grad_snr"})
+        self.loss_reduction = loss_reduction
+        self.unmonitored: dict[str, str] = {}
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._before: list[Tensor] | None = None
+        self.reset()
+
+    def watch(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+
+    def reset(self, samples_due: bool = True) -> None:
+        self.fwd: dict[int, Tensor] = {}
+        self.fwd_order: list[int] = []
+        self.bwd: dict[int, Tensor] = {}
+        self.bwd_order: list[int] = []
+        self.armed_backward = 0
+        self.params: dict[str, Tensor] = {}
+        self.sample_sq: dict[int, Tensor] = {}
+        self.batch_sq: dict[int, Tensor] = {}
+        self.linear_calls: dict[int, int] = {}
+        self.values: dict[str, Tensor] = {}
+        self.numbers: dict[tuple[str, str], float] = {}
+        self.fired = 0
+        self.samples_due = samples_due
+        self.touched = False
+        self._snapshot_done = False
+
+    # -- forward and backward --------------------------------------------------------------
+    def forward(self, idx: int, output: Any) -> None:
+        self.touched = True
+        self.fired += 1
+        if idx in self.fwd:
+            return  # re-entry (gradient checkpointing, shared layer): keep the first call
+        t = first_tensor(output)
+        name = self.layout.names[idx]
+        if t is None or not (t.is_floating_point()):
+            kind = "no tensor" if t is None else ("complex" if t.is_complex() else str(t.dtype))
+            self.unmonitored[f"{name}:activations"] = (
+                f"output is {kind}: activation metrics need a real floating-point tensor; "
+                "select another layer with layers=..."
+            )
+            return
+        if self.layout.forward_names[idx]:
+            self.fwd[idx] = activation_stats(t, self.layout.forward_names[idx], self.layout.unit_dims[idx])
+            self.fwd_order.append(idx)
+        if self.wants_backward and t.requires_grad:
+            t.register_hook(lambda g, i=idx: self._on_grad(i, g))
+            self.armed_backward += 1
+
+    def _on_grad(self, idx: int, grad: Tensor) -> None:
+        if idx not in self.bwd:
+            self.bwd[idx] = torch.linalg.vector_norm(grad.detach().float())
+            self.bwd_order.append(idx)
+
+    def linear(self, idx: int, module: nn.Linear, inputs: Tensor, output: Tensor) -> None:
+        """Per-sample gradient norms of one Linear inside layer ``idx`` (business tier)."""
+        self.touched = True
+        key = id(module)
+        self.linear_calls[key] = self.linear_calls.get(key, 0) + 1
+        if self.linear_calls[key] > 1 or not output.requires_grad or inputs.shape[0] < 2:
+            self.unmonitored[f"{self.layout.names[idx]}:grad_noise"] = (
+                "a Linear ran twice in one step or the batch has < 2 samples: noise needs one "
+                "call per step on a batch of >= 2"
+            )
+            self.sample_sq.pop(idx, None)
+            return
+        scale = float(inputs.shape[0]) if self.loss_reduction == "mean" else 1.0
+        bias = module.bias is not None and module.bias.requires_grad
+
+        def on_grad(g: Tensor, a: Tensor = inputs) -> None:
+            sq = linear_sample_sq_norms(a, g, scale, bias)
+            bsq = linear_batch_sq_norm(a, g, scale, bias)
+            self.sample_sq[idx] = self.sample_sq.get(idx, 0) + sq
+            self.batch_sq[idx] = self.batch_sq.get(idx, 0) + bsq
+
+        output.register_hook(on_grad)
+
+    # -- parameters and updates ------------------------------------------------------------
+    def grads_ready(self) -> None:
+        """Per-layer gradient and weight norms (and effective LR) from the current .grad."""
+        if self.params or not self.layout.params:
+            return
+        lay = self.layout
+        weights = [p.detach() for p in lay.params]
+        if "grad_norm" in self.want:
+            grads = [p.grad.detach() if p.grad is not None else p.new_zeros(()) for p in lay.params]
+            self.params["grad_norm"] = layer_norms(grads, lay.member)
+        if self.want & {"weight_norm", "update_ratio", "eff_lr"}:
+            self.params["weight_norm"] = layer_norms(weights, lay.member)
+        if "eff_lr" in self.want and self.optimizer is not None:
+            lr = self._layer_lr()
+            self.params["eff_lr"] = lr / layer_norms(weights, lay.matrix_member).pow(2)
+
+    def _layer_lr(self) -> Tensor:
+        lr_of = {id(p): g["lr"] for g in self.optimizer.param_groups for p in g["params"]}
+        per_param = torch.tensor([float(lr_of.get(id(p), float("nan"))) for p in self.layout.params],
+                                 device=self.layout.member.device)
+        # the learning rate of each layer's first weight matrix (NaN when it has none)
+        first = self.layout.matrix_member.argmax(dim=1)
+        has = self.layout.matrix_member.sum(dim=1) > 0
+        return torch.where(has, per_param[first], torch.full_like(per_param[first], float("nan")))
+
+    def snapshot(self) -> None:
+        """Copy the weights before ``optimizer.step()`` into a reused buffer."""
+        self.touched = True
+        if "update_ratio" not in self.want or not self.layout.params:
+            return
+        weights = [p.detach() for p in self.layout.params]
+        if self._before is None:
+            self._before = [w.clone() for w in weights]
+        else:
+            torch._foreach_copy_(self._before, weights)
+        self._snapshot_done = True
+
+    def update(self) -> None:
+        """Per-layer ||W_before - W_after|| / ||W_before||."""
+        if not self._snapshot_done:
+            return
+        torch._foreach_sub_(self._before, [p.detach() for p in self.layout.params])
+        delta = layer_norms(self._before, self.layout.member)
+        self.params["update_ratio"] = delta / self.params["weight_norm"]
+        self._snapshot_done = False
+
+    def scalars(self, values: dict[str, Any]) -> None:
+        self.touched = True
+        for k, v in values.items():
+            t = v.detach() if isinstance(v, Tensor) else torch.tensor(float(v))
+            self.values[k] = t.float().reshape(())
+
+    # -- turning tensors into rows ---------------------------------------------------------
+    def rows(self) -> list[tuple[str, str, float]]:
+        """Every statistic of the step as (layer, metric, value), with one host sync."""
+        keys: list[tuple[str, str]] = []
+        chunks: list[Tensor] = []
+        names = self.layout.names
+        for idx in self.fwd_order:
+            keys += [(names[idx], m) for m in self.layout.forward_names[idx]]
+            chunks.append(self.fwd[idx])
+        for idx in self.bwd_order:
+            keys.append((names[idx], "act_grad_norm"))
+            chunks.append(self.bwd[idx])
+        for metric, per_layer in self.params.items():
+            if metric in self.want:
+                rows = self.layout.matrix_rows if metric == "eff_lr" else self.layout.param_rows
+                keys += [(names[i], metric) for i in rows]
+                chunks.append(per_layer[rows])
+        for idx, sq in self.sample_sq.items():
+            trace, snr = noise_stats(sq, self.batch_sq[idx], sq.shape[0])
+            for metric, value in (("grad_noise", trace), ("grad_snr", snr)):
+                if metric in self.want:
+                    keys.append((names[idx], metric))
+                    chunks.append(value)
+        for name, value in self.values.items():
+            keys.append(("", name))
+            chunks.append(value)
+        if not chunks:
+            return []
+        flat = torch.cat([c.reshape(-1).float().cpu() for c in chunks]).tolist()
+        self.numbers = dict(zip(keys, flat, strict=True))
+        return [(layer, metric, v) for (layer, metric), v in zip(keys, flat, strict=True)]
+
+    def nonfinite(self, step: int) -> list[NonFiniteEvent]:
+        """First non-finite layer in forward order (outputs) and in backward order (gradients)."""
+        if not self.numbers:
+            return []
+        names, got = self.layout.names, self.numbers
+        events = []
+        fwd = [(names[i], got[(names[i], "act_max")]) for i in self.fwd_order if (names[i], "act_max") in got]
+        bwd = [(names[i], got[(names[i], "act_grad_norm")]) for i in self.bwd_order]
+        grad_tensor = "the gradient of the output"
+        if not bwd and (names[0], "grad_norm") in got:
+            bwd = [(n, got[(n, "grad_norm")]) for n in reversed(names)]
+            grad_tensor = "the parameter gradients"
+        for direction, tensor, ordered in (("forward", "the output", fwd),
+                                           ("backward", grad_tensor, bwd)):
+            event = first_nonfinite(step, direction, tensor, ordered)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def silence(self) -> str | None:
+        """Why the hooks recorded nothing this step, if they did not."""
+        if any(self.layout.forward_names) and not self.fired:
+            return ("no forward hook fired: the model ran outside the step, or torch.compile "
+                    "compiled it before the Monitor attached (attach first, or monitor the "
+                    "uncompiled module)")
+        if self.armed_backward and not self.bwd:
+            return ("no backward pass reached the monitored layers: call loss.backward() inside "
+                    "`with mon.step(i)` or before `mon.observe(i)`")
+        return None

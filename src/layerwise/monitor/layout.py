@@ -1,0 +1,88 @@
+"""Static facts about the monitored layers, computed once when a Monitor attaches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn.modules.conv import _ConvNd
+
+from layerwise.layers import get_module
+from layerwise.metrics.activations import FORWARD
+from layerwise.metrics.base import MetricSpec
+from layerwise.metrics.gradients import membership
+
+RELU_FAMILY = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.RReLU, nn.PReLU)
+
+
+@dataclass
+class Layout:
+    """Names, modules, parameters and per-layer options of the monitored layers."""
+
+    names: list[str]
+    modules: list[nn.Module]
+    params: list[nn.Parameter]  # unique trainable parameters under any monitored layer
+    member: torch.Tensor  # (layers x params) 0/1
+    matrix_member: torch.Tensor  # same, restricted to >= 2-D parameters
+    forward_names: list[tuple[str, ...]]  # forward metrics computed for each layer
+    unit_dims: list[int]
+    linears: list[list[nn.Linear]]  # Linear modules of each layer (per-sample noise)
+    param_rows: list[int] = field(default_factory=list)  # layers that own trainable parameters
+    matrix_rows: list[int] = field(default_factory=list)  # layers that own weight matrices
+    unmonitored: dict[str, str] = field(default_factory=dict)
+
+
+def build_layout(model: nn.Module, names: list[str], specs: list[MetricSpec]) -> Layout:
+    modules = [get_module(model, n) for n in names]
+    params, index = [], {}
+    per_layer: list[list[int]] = []
+    for module in modules:
+        rows = []
+        for p in module.parameters():
+            if p.requires_grad:
+                if id(p) not in index:
+                    index[id(p)] = len(params)
+                    params.append(p)
+                rows.append(index[id(p)])
+        per_layer.append(rows)
+    device = params[0].device if params else torch.device("cpu")
+    matrices = [[i for i in rows if params[i].dim() >= 2] for rows in per_layer]
+    layout = Layout(
+        names=names, modules=modules, params=params,
+        member=membership(per_layer, len(params), device),
+        matrix_member=membership(matrices, len(params), device),
+        forward_names=[], unit_dims=[], linears=[],
+        param_rows=[i for i, rows in enumerate(per_layer) if rows],
+        matrix_rows=[i for i, rows in enumerate(matrices) if rows],
+    )
+    wanted = tuple(n for n in FORWARD if n in {s.name for s in specs})
+    for name, module in zip(names, modules, strict=True):
+        layout.forward_names.append(_forward_names(layout, name, module, wanted))
+        layout.unit_dims.append(1 if any(isinstance(m, _ConvNd) for m in module.modules()) else -1)
+        layout.linears.append([m for m in module.modules() if isinstance(m, nn.Linear)])
+        if not per_layer[len(layout.linears) - 1] and any(s.stage in ("params", "update") for s in specs):
+            layout.unmonitored[f"{name}:params"] = "layer has no trainable parameters"
+    if any(s.stage == "samples" for s in specs):
+        for name, lins in zip(names, layout.linears, strict=True):
+            if not lins:
+                layout.unmonitored[f"{name}:grad_noise"] = (
+                    "no nn.Linear inside (per-sample noise covers Linear weights)"
+                )
+    return layout
+
+
+def _forward_names(layout: Layout, name: str, module: nn.Module, wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """Forward metrics for one layer; dead_fraction only where the output is ReLU-family."""
+    names = list(wanted)
+    if "dead_fraction" in names and not _ends_in_relu(module):
+        names.remove("dead_fraction")
+        layout.unmonitored[f"{name}:dead_fraction"] = "output is not a ReLU-family activation"
+    if names and "act_max" not in names and "act_max_median" not in names:
+        names.append("act_max")  # the exact non-finite detector
+    return tuple(n for n in FORWARD if n in names)
+
+
+def _ends_in_relu(module: nn.Module) -> bool:
+    leaves = [m for m in module.modules() if not any(m.children())]
+    return bool(leaves) and isinstance(leaves[-1], RELU_FAMILY)

@@ -1,0 +1,266 @@
+"""Monitor: per-layer, per-step metrics of a training loop, cheap enough to leave on.
+
+Three lines in a hand-written loop::
+
+    with layerwise.Monitor(model, optimizer=opt, log="runs/a") as mon:
+        for i, (x, y) in enumerate(batches):
+            with mon.step(i):
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                mon.log(loss=loss)
+            opt.step(); opt.zero_grad()
+
+or ``mon.observe(i)`` after ``loss.backward()`` instead of the ``with`` block. Statistics are
+reduced on the device as tensors and copied to the host once per logged step; rows go to a
+:class:`~layerwise.monitor.runlog.RunLog`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from layerwise.layers import Selector, select_layers
+from layerwise.metrics import base
+from layerwise.monitor.collector import StepCollector
+from layerwise.monitor.hooks import HookSet
+from layerwise.monitor.layout import build_layout
+from layerwise.monitor.nonfinite import NonFiniteError, NonFiniteEvent
+from layerwise.monitor.runlog import RunLog
+
+
+class HooksDidNotFire(RuntimeWarning):
+    """A logged step passed without the Monitor's hooks firing (e.g. a torch.compile'd model)."""
+
+
+class Monitor:
+    """Attach per-layer metrics to ``model``; a context manager that owns every hook it adds.
+
+    Args:
+        model: any ``nn.Module``.
+        metrics: ``"economy"`` (every-step tier), ``"business"`` (both tiers), ``"all"``, or names
+            (``layerwise.list_methods(kind="metric")``).
+        layers: a layer selector (see :func:`layerwise.select_layers`); default: the blocks.
+        every: log every ``every``-th step.
+        log: a run folder, a :class:`RunLog`, or None (rows kept in memory, see ``table()``).
+        optimizer: measure ``update_ratio`` / ``eff_lr`` across its ``step()``.
+        on_nonfinite: ``"raise"`` a :class:`NonFiniteError` naming the first layer, step and tensor
+            with NaN/Inf, or ``"record"`` it (``events`` and a ``nonfinite_*`` row) and go on.
+        loss_reduction: ``"mean"`` or ``"sum"``: how the loss reduces over the batch (noise tier).
+        meta: extra fields for the run's ``meta.json``.
+    """
+
+    def __init__(self, model: nn.Module, *, metrics: str | list[str] = "economy",
+                 layers: Selector = None, every: int = 1, log: RunLog | str | os.PathLike | None = None,
+                 optimizer: torch.optim.Optimizer | None = None, on_nonfinite: str = "raise",
+                 loss_reduction: str = "mean", meta: dict | None = None) -> None:
+        if every < 1:
+            raise ValueError(f"every must be a positive number of steps, got {every}")
+        if on_nonfinite not in ("raise", "record"):
+            raise ValueError(f"on_nonfinite must be 'raise' or 'record', got {on_nonfinite!r}")
+        if loss_reduction not in ("mean", "sum"):
+            raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}")
+        self.model, self.every, self.on_nonfinite = model, every, on_nonfinite
+        self.specs = base.resolve(metrics)
+        self.layout = build_layout(model, select_layers(model, layers), self.specs)
+        self.layers = self.layout.names
+        self.events: list[NonFiniteEvent] = []
+        self.log_target = self._open_log(log, model, meta)
+        self._collector = StepCollector(self.layout, self.specs, loss_reduction)
+        self._hooks = HookSet(self)
+        self._attach()
+        self.optimizer: torch.optim.Optimizer | None = None
+        if optimizer is not None:
+            self.watch_optimizer(optimizer)
+        self._step: int | None = None
+        self._next = 0
+        self._active = True
+        self._in_step = False
+        self._stepped = False
+        self._awaiting_optimizer = False
+        self._closed = False
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _open_log(self, log: Any, model: nn.Module, meta: dict | None) -> RunLog:
+        self._owns_log = not isinstance(log, RunLog)
+        if isinstance(log, RunLog):
+            return log
+        info = {"monitor": {"layers_selected": None, "every": self.every,
+                            "metrics": [s.name for s in self.specs]},
+                "model": model_summary(model), **(meta or {})}
+        return RunLog(log, meta=info)
+
+    def _attach(self) -> None:
+        c = self._collector
+        for idx, module in enumerate(self.layout.modules):
+            self._hooks.forward(module, self._on_forward, idx)
+            if c.wants_samples:
+                for lin in self.layout.linears[idx]:
+                    self._hooks.forward(lin, self._on_linear, idx)
+        if self.log_target.path is not None:
+            self.log_target.update_meta(monitor={"layers": self.layers, "every": self.every,
+                                                 "metrics": [s.name for s in self.specs],
+                                                 "unmonitored": self.layout.unmonitored})
+
+    def watch_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Measure update/weight ratios and effective learning rates across ``optimizer.step()``."""
+        if self.optimizer is not None:
+            raise RuntimeError("this Monitor already watches an optimizer")
+        self.optimizer = optimizer
+        self._collector.watch(optimizer)
+        self._hooks.optimizer(optimizer, self._before_opt_step, self._after_opt_step)
+
+    @property
+    def unmonitored(self) -> dict[str, str]:
+        """``"layer:metric"`` -> why it is not recorded (also in the run's meta.json)."""
+        return {**self.layout.unmonitored, **self._collector.unmonitored}
+
+    # -- hooks -----------------------------------------------------------------------------
+    def _on_forward(self, idx: int, module: nn.Module, args: Any, output: Any) -> None:
+        if self._active and not self._closed:
+            self._collector.forward(idx, output)
+
+    def _on_linear(self, idx: int, module: nn.Linear, args: Any, output: Any) -> None:
+        if self._active and not self._closed and self._collector.samples_due:
+            self._collector.linear(idx, module, args[0], output)
+
+    def _optimizer_step_is_ours(self) -> bool:
+        # An optimizer step belongs to the current step only after its forward pass ran; one
+        # that comes earlier closes an unlogged step while the next one is provisionally armed.
+        return self._active and not self._closed and self._collector.fired > 0
+
+    def _before_opt_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._optimizer_step_is_ours():
+            self._collector.grads_ready()
+            self._collector.snapshot()
+
+    def _after_opt_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._optimizer_step_is_ours():
+            self._collector.update()
+            self._stepped = True
+            if self._awaiting_optimizer:
+                self._finish()
+
+    # -- the step protocol -----------------------------------------------------------------
+    @contextmanager
+    def step(self, i: int) -> Iterator[Monitor]:
+        """Record step ``i``: run forward and backward (optionally ``optimizer.step()``) inside."""
+        self._begin(int(i))
+        self._in_step = True
+        try:
+            yield self
+        except BaseException:
+            self._in_step = False
+            self._collector.reset()
+            self._step = None
+            raise
+        self._in_step = False
+        self._close_step()
+
+    def observe(self, i: int) -> None:
+        """Record step ``i`` from what the hooks saw since the last call (after ``backward()``)."""
+        if self._step is None:
+            self._step = int(i)
+        self._close_step()
+
+    def log(self, **scalars: Tensor | float) -> None:
+        """Model-level scalars for the current step (e.g. ``loss=loss``); no host sync."""
+        if self._active:
+            self._collector.scalars(scalars)
+
+    def log_scalars(self, step: int, **scalars: float) -> None:
+        """Model-level scalars for any step (e.g. a validation loss), written now."""
+        self.log_target.log_scalars(int(step), **{k: float(v) for k, v in scalars.items()})
+
+    def _begin(self, i: int) -> None:
+        self._check_open()
+        if self._awaiting_optimizer or self._collector.touched:
+            self._finish()  # a previous step whose optimizer.step() never came
+        self._step = i
+        self._active = i % self.every == 0
+        self._collector.reset(samples_due=self._active)
+
+    def _close_step(self) -> None:
+        self._check_open()
+        if self.optimizer is None or self._stepped or not self._active:
+            self._finish()
+        else:  # optimizer.step() is still to come; its post-hook finishes the step
+            self._awaiting_optimizer = True
+
+    def _finish(self) -> None:
+        step = self._step if self._step is not None else self._next
+        c = self._collector
+        events: list[NonFiniteEvent] = []
+        if self._active:
+            c.grads_ready()
+            self._warn_silent_hooks(step)
+            rows = c.rows()
+            events = c.nonfinite(step)
+            rows += [(e.layer, f"nonfinite_{e.direction}", 1.0) for e in events]
+            if rows:
+                layers, metrics, values = zip(*rows, strict=True)
+                self.log_target.log_many(step, layers, metrics, values)
+        self._step, self._next = None, step + 1
+        self._stepped = self._awaiting_optimizer = False
+        self._active = self._next % self.every == 0
+        c.reset(samples_due=self._active)
+        self._handle(events)
+
+    def _handle(self, events: list[NonFiniteEvent]) -> None:
+        self.events.extend(events)
+        if events and self.on_nonfinite == "raise":
+            self.log_target.flush()
+            raise NonFiniteError(events[0])
+
+    def _warn_silent_hooks(self, step: int) -> None:
+        problem = self._collector.silence()
+        if problem:
+            warnings.warn(f"Monitor: at step {step} {problem}", HooksDidNotFire, stacklevel=4)
+
+    # -- closing ---------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this Monitor is closed; create a new one to keep recording")
+
+    def close(self, status: str = "finished") -> None:
+        """Finish a pending step, remove every hook, close the log; calling twice is harmless."""
+        if self._closed:
+            return
+        try:
+            if (self._collector.touched or self._awaiting_optimizer) and status == "finished":
+                self._finish()
+        finally:
+            self._closed = True
+            self._hooks.remove()
+            self._collector.reset()
+            if self._owns_log:
+                self.log_target.close(status)
+            else:
+                self.log_target.flush()
+
+    def table(self):
+        """Every row recorded so far, as a ``pyarrow.Table`` (step, layer, metric, value)."""
+        return self.log_target.table()
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close("failed" if exc_type else "finished")
+
+
+def model_summary(model: nn.Module) -> dict[str, Any]:
+    """Class, parameter counts and top-level children of a model (for the run's meta.json)."""
+    params = list(model.parameters())
+    return {
+        "class": type(model).__qualname__,
+        "parameters": sum(p.numel() for p in params),
+        "trainable": sum(p.numel() for p in params if p.requires_grad),
+        "children": [f"{n}: {type(m).__name__}" for n, m in model.named_children()],
+    }

@@ -1,0 +1,237 @@
+"""RunLog: a run's per-layer, per-step records as Parquet, with a JSON sidecar.
+
+Layout of a run folder::
+
+    RUN/meta.json                    config, model summary, package versions, git revision, times
+    RUN/metrics/part-00000.parquet   one file per flush (one row group), columns
+                                     step:int64, layer:string, metric:string, value:float64
+
+Each flush writes a complete file under a temporary name and renames it, so a process killed
+with SIGKILL keeps every row flushed before it died. Reopening a run appends new parts.
+``RunLog.read(path)`` returns a ``pyarrow.Table`` (``.to_pandas()``, DuckDB and polars read it too).
+Model-level scalars (loss, validation loss) use the layer name ``""``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA = pa.schema(
+    [("step", pa.int64()), ("layer", pa.string()), ("metric", pa.string()), ("value", pa.float64())]
+)
+_PART = "part-{:05d}.parquet"
+
+
+class RunLog:
+    """Append-only store of ``(step, layer, metric, value)`` rows.
+
+    Args:
+        path: run folder; ``None`` keeps every row in memory (``table()`` returns them).
+        meta: JSON-serialisable run description merged into ``meta.json``.
+        flush_every: write a Parquet part after this many logged steps (and at ``close``).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, meta: dict | None = None,
+                 flush_every: int = 50) -> None:
+        if flush_every < 1:
+            raise ValueError(f"flush_every must be >= 1, got {flush_every}")
+        self.path = Path(path) if path is not None else None
+        self.flush_every = flush_every
+        self._cols: dict[str, list] = {name: [] for name in SCHEMA.names}
+        self._steps_since_flush = 0
+        self._last_step: int | None = None
+        self._memory: list[pa.Table] = []
+        self._closed = False
+        if self.path is not None:
+            self._open_folder(meta or {})
+
+    # -- writing ---------------------------------------------------------------------------
+    def _open_folder(self, meta: dict) -> None:
+        assert self.path is not None
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"run path {self.path} is a file; give a folder for the run")
+        (self.path / "metrics").mkdir(parents=True, exist_ok=True)
+        self._next_part = _next_part_index(self.path / "metrics")
+        old = _read_meta(self.path)
+        info = {**old, **_jsonable(meta)}
+        info.setdefault("started", _now())
+        info.setdefault("environment", environment())
+        info["resumed"] = old.get("resumed", 0) + (1 if old else 0)
+        info["status"] = "running"
+        self._meta = info
+        self._write_meta()
+
+    def log(self, step: int, layer: str, metric: str, value: float) -> None:
+        """Append one row."""
+        self.log_many(step, [layer], [metric], [value])
+
+    def log_many(self, step: int, layers: Sequence[str], metrics: Sequence[str],
+                 values: Iterable[float]) -> None:
+        """Append rows sharing one step; ``layers``, ``metrics`` and ``values`` align."""
+        if self._closed:
+            raise RuntimeError("this RunLog is closed; open a new one on the same path to append")
+        values = [float(v) for v in values]
+        if not len(layers) == len(metrics) == len(values):
+            raise ValueError(
+                f"log_many got {len(layers)} layers, {len(metrics)} metrics, {len(values)} values"
+            )
+        self._cols["step"].extend([int(step)] * len(values))
+        self._cols["layer"].extend(layers)
+        self._cols["metric"].extend(metrics)
+        self._cols["value"].extend(values)
+        if step != self._last_step:
+            self._last_step = step
+            self._steps_since_flush += 1
+            if self._steps_since_flush >= self.flush_every:
+                self.flush()
+
+    def log_scalars(self, step: int, **values: float) -> None:
+        """Append model-level scalars (layer ``""``), e.g. ``log_scalars(10, val_loss=2.3)``."""
+        self.log_many(step, [""] * len(values), list(values), list(values.values()))
+
+    def update_meta(self, **fields: Any) -> None:
+        """Merge fields into the sidecar (written at once for folder runs)."""
+        if self.path is None:
+            return
+        self._meta.update(_jsonable(fields))
+        self._write_meta()
+
+    def flush(self) -> None:
+        """Write buffered rows as one complete Parquet part (atomic rename)."""
+        self._steps_since_flush = 0
+        if not self._cols["step"]:
+            return
+        table = pa.table(self._cols, schema=SCHEMA)
+        self._cols = {name: [] for name in SCHEMA.names}
+        if self.path is None:
+            self._memory.append(table)
+            return
+        final = self.path / "metrics" / _PART.format(self._next_part)
+        tmp = final.with_suffix(".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, final)
+        self._next_part += 1
+
+    def close(self, status: str = "finished") -> None:
+        """Flush and mark the run finished; closing twice is harmless."""
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        if self.path is not None:
+            self._meta.update(status=status, finished=_now())
+            self._write_meta()
+
+    def table(self) -> pa.Table:
+        """Every row written so far (flushing first)."""
+        if not self._closed:
+            self.flush()
+        if self.path is None:
+            return pa.concat_tables(self._memory) if self._memory else SCHEMA.empty_table()
+        return RunLog.read(self.path)
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close("failed" if exc_type else "finished")
+
+    def _write_meta(self) -> None:
+        assert self.path is not None
+        tmp = self.path / "meta.json.tmp"
+        tmp.write_text(json.dumps(self._meta, indent=2, sort_keys=True))
+        os.replace(tmp, self.path / "meta.json")
+
+    # -- reading ---------------------------------------------------------------------------
+    @staticmethod
+    def read(path: str | os.PathLike) -> pa.Table:
+        """All rows of a run folder as a ``pyarrow.Table`` sorted by step (stable)."""
+        folder = Path(path)
+        if not (folder / "metrics").is_dir():
+            raise FileNotFoundError(
+                f"{folder} is not a layerwise run (no metrics/ folder); pass the folder a RunLog wrote"
+            )
+        parts = sorted((folder / "metrics").glob("part-*.parquet"))
+        if not parts:
+            return SCHEMA.empty_table()
+        table = pa.concat_tables([pq.read_table(p, schema=SCHEMA) for p in parts])
+        return table.sort_by([("step", "ascending")])
+
+    @staticmethod
+    def read_meta(path: str | os.PathLike) -> dict:
+        """The run's sidecar (``{}`` when it has none)."""
+        return _read_meta(Path(path))
+
+
+def _next_part_index(folder: Path) -> int:
+    indices = [int(p.stem.split("-")[1]) for p in folder.glob("part-*.parquet")]
+    for stale in folder.glob("part-*.tmp"):  # a flush interrupted by a crash: never renamed
+        stale.unlink()
+    return max(indices) + 1 if indices else 0
+
+
+def _read_meta(folder: Path) -> dict:
+    meta = folder / "meta.json"
+    return json.loads(meta.read_text()) if meta.is_file() else {}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-safe copy: non-finite floats become strings, unknown objects their repr."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def environment() -> dict[str, Any]:
+    """Package versions, platform and git revision, for reproducibility."""
+    import numpy
+    import torch
+
+    from layerwise import __version__
+
+    return {
+        "layerwise": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pyarrow": pa.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "git_revision": git_revision(),
+    }
+
+
+def git_revision() -> str | None:
+    """The source tree's git commit (with ``-dirty`` when modified), or None outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,143 @@
+"""Every Monitor metric equals its naive definition computed without hooks."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from layerwise import Monitor
+from layerwise.metrics import activations as A
+from layerwise.metrics import gradients as G
+from layerwise.metrics import noise as N
+
+
+def run_one_step(model, x, y, lr=0.1, metrics="all"):
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    with Monitor(model, metrics=metrics, optimizer=opt) as mon:
+        with mon.step(0):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            mon.log(loss=loss)
+        opt.step()
+        table = mon.table().to_pylist()
+    return {(r["layer"], r["metric"]): r["value"] for r in table}
+
+
+def naive_block_outputs(model, x):
+    outs, h = [], x
+    for block in model.blocks:
+        h = block(h)
+        h.retain_grad()
+        outs.append(h)
+    return outs, model.head(h)
+
+
+def test_forward_and_backward_metrics_match_naive(mlp, batch):
+    x, y = batch
+    ref = copy.deepcopy(mlp)
+    got = run_one_step(mlp, x, y)
+    outs, logits = naive_block_outputs(ref, x)
+    F.cross_entropy(logits, y).backward()
+    for i, h in enumerate(outs):
+        name = f"blocks.{i}"
+        assert got[(name, "act_rms")] == pytest.approx(A.act_rms(h).item(), rel=1e-5)
+        assert got[(name, "act_mean")] == pytest.approx(A.act_mean(h).item(), rel=1e-5, abs=1e-7)
+        assert got[(name, "act_max")] == pytest.approx(A.act_max(h).item(), rel=1e-6)
+        expected = A.act_max_median(h).item()
+        if expected == expected:  # NaN when every entry is zero
+            assert got[(name, "act_max_median")] == pytest.approx(expected, rel=1e-5)
+        assert got[(name, "dead_fraction")] == pytest.approx(A.dead_fraction(h).item())
+        assert got[(name, "bias_shift")] == pytest.approx(A.bias_shift(h).item(), rel=1e-5)
+        assert got[(name, "act_grad_norm")] == pytest.approx(G.act_grad_norm(h.grad).item(), rel=1e-5)
+    assert got[("", "loss")] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+
+
+def test_parameter_metrics_match_naive(mlp, batch):
+    x, y = batch
+    ref = copy.deepcopy(mlp)
+    lr = 0.1
+    got = run_one_step(mlp, x, y, lr=lr)
+    F.cross_entropy(ref(x), y).backward()
+    for i, block in enumerate(ref.blocks):
+        name = f"blocks.{i}"
+        params = list(block.parameters())
+        before = [p.detach().clone() for p in params]
+        after = [p.detach() - lr * p.grad for p in params]
+        grads = [p.grad for p in params]
+        assert got[(name, "grad_norm")] == pytest.approx(G.grad_norm(grads).item(), rel=1e-5)
+        assert got[(name, "weight_norm")] == pytest.approx(G.weight_norm(before).item(), rel=1e-5)
+        assert got[(name, "update_ratio")] == pytest.approx(G.update_ratio(before, after).item(), rel=1e-4)
+        assert got[(name, "eff_lr")] == pytest.approx(G.eff_lr(lr, [block.lin.weight]).item(), rel=1e-5)
+
+
+def per_sample_grads(model, block, x, y, reduction_scale):
+    """Gradients of each sample's own loss w.r.t. the block's Linear weight and bias, by a loop."""
+    rows = []
+    for i in range(x.shape[0]):
+        model.zero_grad()
+        F.cross_entropy(model(x[i : i + 1]), y[i : i + 1]).backward()
+        rows.append(torch.cat([block.lin.weight.grad.reshape(-1), block.lin.bias.grad]))
+    return torch.stack(rows) * reduction_scale
+
+
+def test_gradient_noise_matches_per_sample_loop(mlp, batch):
+    x, y = batch
+    ref = copy.deepcopy(mlp)
+    got = run_one_step(mlp, x, y, metrics=["grad_noise", "grad_snr"])
+    for i, block in enumerate(ref.blocks):
+        samples = per_sample_grads(ref, block, x, y, 1.0)
+        assert got[(f"blocks.{i}", "grad_noise")] == pytest.approx(N.grad_noise(samples).item(), rel=1e-4)
+        assert got[(f"blocks.{i}", "grad_snr")] == pytest.approx(N.grad_snr(samples).item(), rel=1e-4)
+
+
+class SeqBlock(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.lin = nn.Linear(d, d)
+
+    def forward(self, x):
+        return x + torch.tanh(self.lin(x))
+
+
+def test_gradient_noise_on_sequences_and_sum_reduction():
+    torch.manual_seed(3)
+    model = nn.Sequential(SeqBlock(6), SeqBlock(6))
+    x = torch.randn(5, 7, 6)
+    target = torch.randn(5, 7, 6)
+    ref = copy.deepcopy(model)
+    with Monitor(model, metrics=["grad_noise", "grad_snr"], loss_reduction="sum") as mon:
+        with mon.step(0):
+            ((model(x) - target) ** 2).sum().backward()
+        got = {(r["layer"], r["metric"]): r["value"] for r in mon.table().to_pylist()}
+    for i, block in enumerate(ref):
+        rows = []
+        for s in range(5):
+            ref.zero_grad()
+            ((ref(x[s : s + 1]) - target[s : s + 1]) ** 2).sum().backward()
+            rows.append(torch.cat([block.lin.weight.grad.reshape(-1), block.lin.bias.grad]))
+        samples = torch.stack(rows)
+        assert got[(str(i), "grad_noise")] == pytest.approx(N.grad_noise(samples).item(), rel=1e-4)
+        assert got[(str(i), "grad_snr")] == pytest.approx(N.grad_snr(samples).item(), rel=1e-4)
+
+
+def test_activation_stats_on_conv_units_and_noncontiguous():
+    h = torch.randn(4, 3, 5, 5).relu().transpose(2, 3)  # non-contiguous, channels at dim 1
+    assert not h.is_contiguous()
+    names = ("act_rms", "dead_fraction", "bias_shift")
+    got = A.activation_stats(h, names, unit_dim=1)
+    want = [A.act_rms(h), A.dead_fraction(h, 1), A.bias_shift(h, 1)]
+    torch.testing.assert_close(got.double(), torch.stack(want).double(), rtol=1e-5, atol=1e-7)
+
+
+def test_dead_fraction_counts_units_that_never_fire():
+    h = torch.tensor([[0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 3.0]])
+    assert A.dead_fraction(h).item() == pytest.approx(0.5)
+    assert A.activation_stats(h, ("dead_fraction",)).item() == pytest.approx(0.5)
+
+
+def test_max_median_ratio_flags_a_massive_activation():
+    h = torch.ones(1000)
+    h[7] = 500.0
+    assert A.activation_stats(h, ("act_max_median",)).item() == pytest.approx(500.0)

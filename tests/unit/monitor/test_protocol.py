@@ -1,0 +1,176 @@
+"""The step protocol: context manager, observe(), optimizer hooks, cadence, warnings."""
+
+import gc
+import warnings
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from layerwise import HooksDidNotFire, Monitor
+from layerwise.monitor.hooks import hook_counts
+
+
+def rows(mon):
+    return {(r["step"], r["layer"], r["metric"]): r["value"] for r in mon.table().to_pylist()}
+
+
+def train(mlp, batch, mon, steps, *, style):
+    x, y = batch
+    opt = mon.optimizer
+    for i in range(steps):
+        if style == "context-outside":
+            with mon.step(i):
+                F.cross_entropy(mlp(x), y).backward()
+            opt.step()
+        elif style == "context-inside":
+            with mon.step(i):
+                F.cross_entropy(mlp(x), y).backward()
+                opt.step()
+        elif style == "observe-before":
+            F.cross_entropy(mlp(x), y).backward()
+            mon.observe(i)
+            opt.step()
+        else:  # observe after the optimizer step
+            F.cross_entropy(mlp(x), y).backward()
+            opt.step()
+            mon.observe(i)
+        opt.zero_grad()
+
+
+@pytest.mark.parametrize("style", ["context-inside", "observe-before", "observe-after"])
+def test_every_loop_style_records_the_same_numbers(style, batch):
+    from tests.unit.monitor.conftest import TinyMLP
+
+    results = []
+    for s in ("context-outside", style):
+        torch.manual_seed(0)
+        model = TinyMLP()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        with Monitor(model, optimizer=opt) as mon:
+            train(model, batch, mon, 3, style=s)
+            results.append(rows(mon))
+    assert results[0].keys() == results[1].keys()
+    assert any(k[2] == "update_ratio" for k in results[0])
+    for key, value in results[0].items():
+        assert results[1][key] == pytest.approx(value, rel=1e-6), key
+
+
+def test_every_n_logs_only_multiples(mlp, batch):
+    opt = torch.optim.SGD(mlp.parameters(), lr=0.1)
+    with Monitor(mlp, every=3, optimizer=opt) as mon:
+        train(mlp, batch, mon, 7, style="context-outside")
+        steps = {k[0] for k in rows(mon)}
+    assert steps == {0, 3, 6}
+
+
+def test_pending_step_without_optimizer_step_is_still_written(mlp, batch):
+    x, y = batch
+    opt = torch.optim.SGD(mlp.parameters(), lr=0.1)
+    mon = Monitor(mlp, optimizer=opt)
+    with mon.step(0):
+        F.cross_entropy(mlp(x), y).backward()
+    mon.close()  # the optimizer never stepped
+    got = rows(mon)
+    assert (0, "blocks.0", "grad_norm") in got
+    assert (0, "blocks.0", "update_ratio") not in got
+
+
+def test_no_forward_in_a_step_warns_loudly(mlp):
+    with Monitor(mlp) as mon, pytest.warns(HooksDidNotFire, match="no forward hook fired"), mon.step(0):
+        pass
+
+
+def test_missing_backward_warns(mlp, batch):
+    with Monitor(mlp) as mon, pytest.warns(HooksDidNotFire, match="no backward pass"), mon.step(0):
+        mlp(batch[0])
+
+
+def test_close_removes_every_hook_and_twice_is_harmless(mlp, batch):
+    before = hook_counts(mlp)
+    opt = torch.optim.SGD(mlp.parameters(), lr=0.1)
+    mon = Monitor(mlp, metrics="all", optimizer=opt)
+    assert hook_counts(mlp) > before
+    assert len(opt._optimizer_step_pre_hooks) == 1
+    mon.close()
+    mon.close()
+    assert hook_counts(mlp) == before == 0
+    assert not opt._optimizer_step_pre_hooks and not opt._optimizer_step_post_hooks
+    with pytest.raises(RuntimeError, match="closed"), mon.step(1):
+        pass
+
+
+def test_exception_inside_with_removes_hooks(mlp, batch, tmp_path):
+    with pytest.raises(ValueError, match="boom"), Monitor(mlp, log=tmp_path / "run") as mon:
+        with mon.step(0):
+            mlp(batch[0]).sum().backward()
+        raise ValueError("boom")
+    assert hook_counts(mlp) == 0
+    from layerwise import RunLog
+
+    assert RunLog.read_meta(tmp_path / "run")["status"] == "failed"
+    assert RunLog.read(tmp_path / "run").num_rows > 0  # data before the crash survives
+
+
+def test_garbage_collected_monitor_leaves_no_hook(mlp):
+    Monitor(mlp, metrics="all")
+    gc.collect()
+    assert hook_counts(mlp) == 0
+
+
+def test_integer_and_complex_outputs_are_reported_not_crashing():
+    class Tok(torch.nn.Module):
+        def forward(self, x):
+            return (x > 0).long()
+
+    class Cplx(torch.nn.Module):
+        def forward(self, x):
+            return torch.complex(x.float(), x.float())
+
+    model = torch.nn.Sequential(Tok(), Cplx())
+    with Monitor(model, metrics=["act_rms"]) as mon, warnings.catch_warnings():
+        warnings.simplefilter("ignore", HooksDidNotFire)
+        with mon.step(0):
+            model(torch.randn(3, 2).float())
+    assert "int64" in mon.unmonitored["0:activations"]
+    assert "complex" in mon.unmonitored["1:activations"]
+
+
+def test_bad_arguments_are_refused_with_a_reason(mlp):
+    with pytest.raises(ValueError, match="every must be"):
+        Monitor(mlp, every=0)
+    with pytest.raises(ValueError, match="unknown metric"):
+        Monitor(mlp, metrics=["act_rsm"])
+    with pytest.raises(ValueError, match="on_nonfinite"):
+        Monitor(mlp, on_nonfinite="ignore")
+    with pytest.raises(LookupError, match="blocks.0"):
+        Monitor(mlp, layers="block.0")
+
+
+def test_memory_stays_flat_over_2000_steps(tmp_path):
+    import resource
+
+    from tests.unit.monitor.conftest import TinyMLP
+
+    model = TinyMLP(depth=3, width=16)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(8, 5), torch.randint(0, 3, (8,))
+
+    def live_tensors():
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if type(o) in (torch.Tensor, torch.nn.Parameter))
+
+    with Monitor(model, metrics="all", optimizer=opt, log=tmp_path / "r") as mon:
+        mon.log_target.flush_every = 100
+        for i in range(2000):
+            with mon.step(i):
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                mon.log(loss=loss)
+            opt.step()
+            opt.zero_grad()
+            if i == 200:
+                tensors, rss = live_tensors(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        assert live_tensors() <= tensors
+        growth_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss
+        assert growth_kb < 30_000, f"peak RSS grew by {growth_kb} kB over 1,800 steps"
