@@ -9,13 +9,15 @@ the requested subset in a few fused reductions, in float32, on the tensor's devi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from layerwise.metrics.base import metric
 from layerwise.metrics.papers import CURSE_OF_DEPTH, ELU, PERI_LN
 
-MEDIAN_SAMPLE = 4096  # max |x| / median |x| uses the median of at most this many strided entries
+MEDIAN_SAMPLE = 512  # max |x| / median |x| uses the median of at most this many strided entries
 
 
 def units(h: Tensor, unit_dim: int) -> Tensor:
@@ -46,7 +48,7 @@ def act_max_median(h: Tensor) -> Tensor:
     """max |x| / median |x| of a layer's output (massive activations).
 
     The median is taken over the non-zero entries (ReLU outputs are mostly zeros) of at most
-    4096 evenly strided entries; NaN when they are all zero.
+    512 evenly strided entries; NaN when they are all zero.
     """
     flat = h.double().abs().reshape(-1)
     sample = flat[:: max(1, flat.numel() // MEDIAN_SAMPLE)]
@@ -70,34 +72,79 @@ def bias_shift(h: Tensor, unit_dim: int = -1) -> Tensor:
 FORWARD = ("act_rms", "act_mean", "act_max", "act_max_median", "dead_fraction", "bias_shift")
 
 
-def activation_stats(h: Tensor, names: tuple[str, ...], unit_dim: int = -1) -> Tensor:
-    """The metrics ``names`` (a subset of FORWARD, in that order) of output ``h``, as one tensor.
+@dataclass
+class Partial:
+    """Per-layer pieces taken in the forward hook; finished for all layers at once.
 
-    One pass per statistic, no host sync. ``act_max`` propagates NaN and Inf exactly, so it doubles
-    as the non-finite detector.
+    ``sumsq`` (dot product), per-unit ``unit_sum`` / ``unit_min`` / ``unit_max`` (one pass each
+    over the units' axis) and ``sample`` (<= 512 strided entries, for the max/median ratio).
+    The global sum, min and max follow from the per-unit ones.
     """
+
+    sumsq: Tensor
+    unit_sum: Tensor
+    unit_min: Tensor
+    unit_max: Tensor
+    numel: int
+    sample: Tensor | None = None
+
+
+def activation_partial(h: Tensor, names: tuple[str, ...], unit_dim: int = -1) -> Partial:
+    """Reduce a layer output to the few tensors ``finish_activation_stats`` needs (no sync)."""
     x = h.detach()
-    if x.dtype != torch.float32 and x.dtype != torch.float64:
+    if x.dtype not in (torch.float32, torch.float64):
         x = x.float()
     flat = x.reshape(-1)
-    out: list[Tensor] = []
-    amax = None
-    for name in names:
-        if name == "act_rms":
-            out.append(torch.linalg.vector_norm(flat) / flat.numel() ** 0.5)
-        elif name == "act_mean":
-            out.append(flat.mean())
-        elif name in ("act_max", "act_max_median"):
-            amax = torch.linalg.vector_norm(flat, float("inf")) if amax is None else amax
-            if name == "act_max":
-                out.append(amax)
-            else:
-                sample = flat[:: max(1, flat.numel() // MEDIAN_SAMPLE)].abs()
-                sample = torch.where(sample > 0, sample, torch.nan)  # no sync, unlike masking
-                out.append(amax / sample.nanmedian())
-        elif name == "dead_fraction":
-            alive = (units(x, unit_dim) > 0).any(dim=0)
-            out.append(1.0 - alive.float().mean())
-        elif name == "bias_shift":
-            out.append(torch.linalg.vector_norm(units(x, unit_dim).mean(dim=0)) / x.shape[unit_dim] ** 0.5)
-    return torch.stack(out).float()
+    if x.dim() < 2:
+        x, unit_dim = flat.reshape(-1, 1), -1
+    if unit_dim in (-1, x.dim() - 1):
+        x, dims = x.reshape(-1, x.shape[-1]), 0
+    else:
+        dims = tuple(d for d in range(x.dim()) if d != unit_dim % x.dim())
+    # amin + amax: aminmax(dim=...) is 10x slower on CPU
+    lo, hi, total = x.amin(dims), x.amax(dims), x.sum(dims)
+    sample = None
+    if "act_max_median" in names:
+        sample = flat[:: max(1, flat.numel() // MEDIAN_SAMPLE)].clone()
+    return Partial(torch.dot(flat, flat), total, lo, hi, flat.numel(), sample)
+
+
+def finish_activation_stats(parts: list[Partial]) -> dict[str, Tensor]:
+    """Per-layer values (one entry per part) of every forward metric, batched over layers.
+
+    ``act_max`` propagates NaN and Inf exactly, so it doubles as the non-finite detector; the
+    median of ``act_max_median`` is over the non-zero sampled entries (NaN when all are zero).
+    """
+    n = torch.tensor([p.numel for p in parts], device=parts[0].sumsq.device, dtype=torch.float32)
+    units = torch.tensor([p.unit_sum.numel() for p in parts], device=n.device, dtype=torch.float32)
+    sumsq = torch.stack([p.sumsq for p in parts]).float()
+    sums = _padded([p.unit_sum for p in parts], 0.0)
+    hi = _padded([p.unit_max for p in parts], -torch.inf).amax(dim=1)
+    lo = _padded([p.unit_min for p in parts], torch.inf).amin(dim=1)
+    amax = torch.maximum(hi, -lo)
+    dead = (_padded([p.unit_max for p in parts], 1.0) <= 0).sum(dim=1)
+    unit_means = sums / (n / units)[:, None]
+    out = {
+        "act_rms": (sumsq / n).sqrt(),
+        "act_mean": sums.sum(dim=1) / n,
+        "act_max": amax,
+        "dead_fraction": dead / units,
+        "bias_shift": (unit_means.pow(2).sum(dim=1) / units).sqrt(),
+    }
+    if all(p.sample is not None for p in parts):
+        sample = _padded([p.sample for p in parts], 0.0).abs()
+        out["act_max_median"] = amax / torch.where(sample > 0, sample, torch.nan).nanmedian(dim=1).values
+    return out
+
+
+def _padded(rows: list[Tensor], value: float) -> Tensor:
+    rows = [r.float() for r in rows]
+    if all(r.shape == rows[0].shape for r in rows):
+        return torch.stack(rows)
+    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=value)
+
+
+def activation_stats(h: Tensor, names: tuple[str, ...], unit_dim: int = -1) -> Tensor:
+    """The metrics ``names`` (a subset of FORWARD) of one output ``h``, in that order."""
+    done = finish_activation_stats([activation_partial(h, names, unit_dim)])
+    return torch.stack([done[n][0] for n in names])

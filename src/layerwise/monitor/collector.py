@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from layerwise.metrics.activations import activation_stats
+from layerwise.metrics.activations import Partial, activation_partial, finish_activation_stats
 from layerwise.metrics.base import MetricSpec
 from layerwise.metrics.gradients import layer_norms
 from layerwise.metrics.noise import linear_batch_sq_norm, linear_sample_sq_norms, noise_stats
@@ -44,7 +44,7 @@ class StepCollector:
         self.optimizer = optimizer
 
     def reset(self, samples_due: bool = True) -> None:
-        self.fwd: dict[int, Tensor] = {}
+        self.fwd: dict[int, Partial] = {}
         self.fwd_order: list[int] = []
         self.bwd: dict[int, Tensor] = {}
         self.bwd_order: list[int] = []
@@ -76,7 +76,7 @@ class StepCollector:
             )
             return
         if self.layout.forward_names[idx]:
-            self.fwd[idx] = activation_stats(t, self.layout.forward_names[idx], self.layout.unit_dims[idx])
+            self.fwd[idx] = activation_partial(t, self.layout.forward_names[idx], self.layout.unit_dims[idx])
             self.fwd_order.append(idx)
         if self.wants_backward and t.requires_grad:
             t.register_hook(lambda g, i=idx: self._on_grad(i, g))
@@ -168,9 +168,7 @@ class StepCollector:
         keys: list[tuple[str, str]] = []
         chunks: list[Tensor] = []
         names = self.layout.names
-        for idx in self.fwd_order:
-            keys += [(names[idx], m) for m in self.layout.forward_names[idx]]
-            chunks.append(self.fwd[idx])
+        self._forward_rows(keys, chunks)
         for idx in self.bwd_order:
             keys.append((names[idx], "act_grad_norm"))
             chunks.append(self.bwd[idx])
@@ -193,6 +191,17 @@ class StepCollector:
         flat = torch.cat([c.reshape(-1).float().cpu() for c in chunks]).tolist()
         self.numbers = dict(zip(keys, flat, strict=True))
         return [(layer, metric, v) for (layer, metric), v in zip(keys, flat, strict=True)]
+
+    def _forward_rows(self, keys: list, chunks: list) -> None:
+        """Finish the forward partials, batched over layers that want the same metrics."""
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for idx in self.fwd_order:
+            groups.setdefault(self.layout.forward_names[idx], []).append(idx)
+        for metrics, members in groups.items():
+            done = finish_activation_stats([self.fwd[i] for i in members])
+            for metric in metrics:
+                keys += [(self.layout.names[i], metric) for i in members]
+                chunks.append(done[metric])
 
     def nonfinite(self, step: int) -> list[NonFiniteEvent]:
         """First non-finite layer in forward order (outputs) and in backward order (gradients)."""

@@ -1,0 +1,150 @@
+"""Monitor overhead: median step time of monitored training over plain training, in one run.
+
+Workloads (issue #3): (a) 16-layer MLP, width 256, batch 128; (b) the reference GPT, 12 layers,
+d=128, seq 128, batch 16; on CUDA also (c) GPT 12 layers, d=768, seq 1024, batch 8, bf16.
+Variants: plain; economy tier every step; business tier (both tiers) every 10 steps; a naive hook
+logger (per-layer ``.item()`` on activation stats and per-parameter gradient norms, the simple
+baseline). Variants are interleaved round by round so machine drift hits all of them alike.
+
+    python bench/monitor_overhead.py [--rounds 7] [--steps 15] [--only mlp|gpt|gpt-large] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack, nullcontext
+
+import torch
+from torch.nn import functional as F
+
+from layerwise import Monitor
+from layerwise.models import GPT, MLP
+
+
+def mlp_workload(device: str):
+    model = MLP(in_dim=256, out_dim=10, depth=16, width=256).to(device)
+    x = torch.randn(128, 256, device=device)
+    y = torch.randint(0, 10, (128,), device=device)
+    return model, lambda: F.cross_entropy(model(x), y), None
+
+
+def gpt_workload(device: str, d_model=128, n_head=4, seq=128, batch=16, bf16=False):
+    model = GPT(n_layer=12, d_model=d_model, n_head=n_head, seq_len=seq, vocab_size=256).to(device)
+    x = torch.randint(0, 256, (batch, seq), device=device)
+
+    def loss():
+        logits = model(x)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), x.reshape(-1))
+
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else nullcontext
+    return model, loss, autocast
+
+
+class NaiveLogger:
+    """The simple baseline: forward hooks with per-layer .item(), per-parameter grad norms."""
+
+    def __init__(self, model):
+        self.model, self.rows = model, []
+        self.handles = [b.register_forward_hook(self.hook) for b in model.blocks]
+
+    def hook(self, module, args, out):
+        h = out.detach().float()
+        self.rows += [h.pow(2).mean().sqrt().item(), h.mean().item(), h.abs().max().item()]
+
+    def after_backward(self):
+        self.rows += [p.grad.norm().item() for p in self.model.parameters() if p.grad is not None]
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+def time_steps(model, loss_fn, autocast, variant: str, steps: int, device: str, tmp: str) -> list[float]:
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    times = []
+    with ExitStack() as stack:
+        mon = naive = None
+        if variant == "economy":
+            mon = stack.enter_context(Monitor(model, metrics="economy", every=1, optimizer=opt, log=tmp))
+        elif variant == "business/10":
+            mon = stack.enter_context(Monitor(model, metrics="business", every=10, optimizer=opt, log=tmp))
+        elif variant == "naive":
+            naive = NaiveLogger(model)
+            stack.callback(naive.close)
+        for i in range(steps):
+            _sync(device)
+            start = time.perf_counter()
+            with mon.step(i) if mon else nullcontext():
+                with (autocast or nullcontext)():
+                    loss = loss_fn()
+                loss.backward()
+            if naive:
+                naive.after_backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(name: str, make: Callable, device: str, rounds: int, steps: int) -> dict:
+    model, loss_fn, autocast = make(device)
+    variants = ["plain", "economy", "business/10", "naive"]
+    samples: dict[str, list[float]] = {v: [] for v in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        for v in variants:  # warm-up
+            time_steps(model, loss_fn, autocast, v, 3, device, f"{tmp}/warm-{v}")
+        for r in range(rounds):
+            for v in variants:
+                # business/10 logs on steps 0 and 10: per-step median over whole 10-step cycles
+                n = max(steps, 20) if v == "business/10" else steps
+                samples[v] += time_steps(model, loss_fn, autocast, v, n, device, f"{tmp}/{r}-{v}")
+    plain = statistics.median(samples["plain"])
+    out = {"workload": name, "device": device, "plain_ms": plain * 1e3}
+    for v in variants[1:]:
+        # business/10 reports the mean over its cycles (one expensive step in ten)
+        stat = statistics.mean if v == "business/10" else statistics.median
+        out[v] = stat(samples[v]) / (statistics.mean(samples["plain"]) if v == "business/10" else plain)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--only", choices=["mlp", "gpt", "gpt-large"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    workloads = {"mlp": mlp_workload, "gpt": gpt_workload}
+    if device == "cuda":
+        workloads["gpt-large"] = lambda d: gpt_workload(d, 768, 12, 1024, 8, bf16=True)
+    results = []
+    for name, make in workloads.items():
+        if args.only in (None, name):
+            results.append(measure(name, make, device, args.rounds, args.steps))
+            r = results[-1]
+            print(f"{name:10s} {device}: plain {r['plain_ms']:.1f} ms | economy/1 {r['economy']:.3f}x | "
+                  f"business/10 {r['business/10']:.3f}x | naive hook logger {r['naive']:.3f}x", flush=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); target: economy/1 <= 1.10x "
+          "on CPU, <= 1.03x on the CUDA gpt-large workload")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

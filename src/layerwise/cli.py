@@ -1,0 +1,110 @@
+"""Command line: ``layerwise ls | run | report | demo``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="layerwise: see, fix and prove how a deep network trains, layer by layer.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+@app.command("ls")
+def ls(pattern: str = typer.Argument("*", help="glob over names, e.g. '*norm*'"),
+       kind: str = typer.Option(None, help="only this kind: metric, study, model, dataset, ..."),
+       as_json: bool = typer.Option(False, "--json", help="machine-readable list")) -> None:
+    """List registered methods, metrics, models, datasets and studies with their papers."""
+    from layerwise import list_methods
+
+    try:
+        entries = list_methods(pattern, kind=kind)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    if as_json:
+        typer.echo(json.dumps([e.as_dict() for e in entries], indent=2))
+        return
+    table = Table("name", "kind", "paper", "arXiv", "summary", show_lines=False)
+    for e in entries:
+        table.add_row(e.name, e.kind, e.paper, e.arxiv or "", e.summary)
+    console.print(table)
+
+
+def _parse_overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=value, got {item!r}")
+        out[key] = value
+    return out
+
+
+@app.command("run", context_settings={"allow_extra_args": False})
+def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --kind study`)"),
+        overrides: list[str] = typer.Argument(None, help="config overrides key=value"),
+        full: bool = typer.Option(False, "--full", help="the full size instead of the smoke size"),
+        seeds: int = typer.Option(None, help="number of seeds (default: the recipe's)"),
+        out: Path = typer.Option(None, help="output folder (default runs/NAME)")) -> None:
+    """Run a study: every arm over the seeds, a report and DIR/verdict.json."""
+    from layerwise.studies import run_study
+
+    try:
+        settings = _parse_overrides(overrides or [])
+        verdict = run_study(name, full=full, seeds=seeds, out=out, overrides=settings)
+    except (KeyError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    _print_verdict(verdict)
+
+
+def _print_verdict(verdict: dict) -> None:
+    table = Table("arm", verdict["metric"], "95% CI", "values")
+    for arm, a in verdict["arms"].items():
+        lo, hi = a["ci95"]
+        values = ", ".join(f"{v:.4f}" for v in a["values"])
+        table.add_row(arm, f"{a['mean']:.4f}", f"[{lo:.4f}, {hi:.4f}]", values)
+    console.print(table)
+    console.print(f"verdict: [bold]{verdict['verdict']}[/bold] ({verdict['mode']}, {verdict['seconds']} s)")
+
+
+@app.command("report")
+def report(runs: list[Path] = typer.Argument(..., help="run folders written by a Monitor/RunLog"),
+           output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write"),
+           title: str = typer.Option("layerwise report", help="page title")) -> None:
+    """Write one self-contained HTML report (heatmaps, profiles, curves) for one or more runs."""
+    from layerwise.report import write_report
+
+    try:
+        path = write_report(runs, output, title=title)
+    except (FileNotFoundError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    console.print(f"wrote {path}")
+
+
+@app.command("demo")
+def demo(out: Path = typer.Option(Path("runs/demo"), help="output folder"),
+         steps: int = typer.Option(None, help="training steps per arm (default: the smoke size)")) -> None:
+    """The main job: curse-of-depth (Pre-LN vs LayerNorm Scaling, 12-layer GPT) on stdlib text."""
+    import torch
+
+    from layerwise.demo import print_summary
+    from layerwise.studies import run_study
+
+    torch.set_num_threads(1)
+    overrides = {"steps": steps} if steps else {}
+    verdict = run_study("curse-of-depth", out=out, overrides=overrides)
+    print_summary(verdict, out, console)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

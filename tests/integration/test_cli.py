@@ -1,0 +1,57 @@
+"""The command line: help, ls (table and JSON), run argument errors, report."""
+
+import json
+
+from typer.testing import CliRunner
+
+from layerwise.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("ls", "run", "report", "demo"):
+        assert command in result.output
+
+
+def test_ls_json_lists_studies_with_papers_and_metrics():
+    result = runner.invoke(app, ["ls", "--json"])
+    assert result.exit_code == 0, result.output
+    entries = {e["name"]: e for e in json.loads(result.output)}
+    study = entries["curse-of-depth"]
+    assert study["kind"] == "study" and study["arxiv"] == "2502.05795"
+    assert entries["grad_norm"]["kind"] == "metric"
+    assert {"gpt", "mlp", "digits", "text_corpus"} <= set(entries)
+
+
+def test_ls_filters_and_table():
+    result = runner.invoke(app, ["ls", "act_*", "--kind", "metric"])
+    assert result.exit_code == 0 and "act_rms" in result.output and "gpt" not in result.output
+    bad = runner.invoke(app, ["ls", "--kind", "gadget"])
+    assert bad.exit_code != 0 and "unknown kind" in bad.output
+
+
+def test_run_reports_bad_names_and_settings():
+    result = runner.invoke(app, ["run", "curse-of-dept"])
+    assert result.exit_code == 2 and "did you mean curse-of-depth" in result.output
+    result = runner.invoke(app, ["run", "curse-of-depth", "stepz=3"])
+    assert result.exit_code == 2 and "unknown setting 'stepz'" in result.output
+    result = runner.invoke(app, ["run", "curse-of-depth", "steps"])
+    assert result.exit_code != 0 and "key=value" in result.output
+
+
+def test_report_command_writes_html(tmp_path):
+    from layerwise import RunLog
+
+    with RunLog(tmp_path / "run") as log:
+        for step in range(3):
+            log.log_many(step, ["blocks.0", "blocks.1"], ["grad_norm"] * 2, [1.0, 0.5])
+            log.log_scalars(step, loss=2.0 - step * 0.1)
+    out = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", str(tmp_path / "run"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().lstrip().lower().startswith("<!doctype html")
+    missing = runner.invoke(app, ["report", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "nope" in missing.output
