@@ -109,42 +109,46 @@ def activation_partial(h: Tensor, names: tuple[str, ...], unit_dim: int = -1) ->
     return Partial(torch.dot(flat, flat), total, lo, hi, flat.numel(), sample)
 
 
-def finish_activation_stats(parts: list[Partial]) -> dict[str, Tensor]:
-    """Per-layer values (one entry per part) of every forward metric, batched over layers.
+def finish_activation_stats(parts: list[Partial], names: tuple[str, ...] = FORWARD) -> dict[str, Tensor]:
+    """Per-layer values (one entry per part) of the forward metrics ``names``, batched over layers.
 
     ``act_max`` propagates NaN and Inf exactly, so it doubles as the non-finite detector; the
     median of ``act_max_median`` is over the non-zero sampled entries (NaN when all are zero).
     """
+    want = set(names)
     n = torch.tensor([p.numel for p in parts], device=parts[0].sumsq.device, dtype=torch.float32)
     units = torch.tensor([p.unit_sum.numel() for p in parts], device=n.device, dtype=torch.float32)
-    sumsq = torch.stack([p.sumsq for p in parts]).float()
-    sums = _padded([p.unit_sum for p in parts], 0.0)
-    hi = _padded([p.unit_max for p in parts], -torch.inf).amax(dim=1)
+    out: dict[str, Tensor] = {}
+    if "act_rms" in want:
+        out["act_rms"] = (torch.stack([p.sumsq for p in parts]).float() / n).sqrt()
+    if want & {"act_mean", "bias_shift"}:
+        sums = _padded([p.unit_sum for p in parts], 0.0)
+        out["act_mean"] = sums.sum(dim=1) / n
+        unit_means = sums / (n / units)[:, None]
+        out["bias_shift"] = (unit_means.pow(2).sum(dim=1) / units).sqrt()
+    unit_max = _padded([p.unit_max for p in parts], -torch.inf)
     lo = _padded([p.unit_min for p in parts], torch.inf).amin(dim=1)
-    amax = torch.maximum(hi, -lo)
-    dead = (_padded([p.unit_max for p in parts], 1.0) <= 0).sum(dim=1)
-    unit_means = sums / (n / units)[:, None]
-    out = {
-        "act_rms": (sumsq / n).sqrt(),
-        "act_mean": sums.sum(dim=1) / n,
-        "act_max": amax,
-        "dead_fraction": dead / units,
-        "bias_shift": (unit_means.pow(2).sum(dim=1) / units).sqrt(),
-    }
-    if all(p.sample is not None for p in parts):
+    out["act_max"] = torch.maximum(unit_max.amax(dim=1), -lo)
+    if "dead_fraction" in want:  # padding entries (-inf) are not units: subtract them
+        dead = (unit_max <= 0).sum(dim=1) - (unit_max.shape[1] - units)
+        out["dead_fraction"] = dead / units
+    if "act_max_median" in want and all(p.sample is not None for p in parts):
         sample = _padded([p.sample for p in parts], 0.0).abs()
-        out["act_max_median"] = amax / torch.where(sample > 0, sample, torch.nan).nanmedian(dim=1).values
+        median = torch.where(sample > 0, sample, torch.nan).nanmedian(dim=1).values
+        out["act_max_median"] = out["act_max"] / median
     return out
 
 
 def _padded(rows: list[Tensor], value: float) -> Tensor:
-    rows = [r.float() for r in rows]
-    if all(r.shape == rows[0].shape for r in rows):
-        return torch.stack(rows)
-    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=value)
+    """Stack equal-length rows; pad with ``value`` when layers differ in width."""
+    try:
+        return torch.stack(rows).float()
+    except RuntimeError:
+        return torch.nn.utils.rnn.pad_sequence([r.float() for r in rows], batch_first=True,
+                                               padding_value=value)
 
 
 def activation_stats(h: Tensor, names: tuple[str, ...], unit_dim: int = -1) -> Tensor:
     """The metrics ``names`` (a subset of FORWARD) of one output ``h``, in that order."""
-    done = finish_activation_stats([activation_partial(h, names, unit_dim)])
+    done = finish_activation_stats([activation_partial(h, names, unit_dim)], names)
     return torch.stack([done[n][0] for n in names])

@@ -60,9 +60,13 @@ def membership(layers: list[list[int]], n_params: int, device: torch.device) -> 
     return m
 
 
+def squared_norms(tensors: list[Tensor]) -> Tensor:
+    """Squared L2 norm of each tensor, as one float32 vector, from a single fused foreach kernel."""
+    return torch.stack(torch._foreach_norm(tensors)).float().pow(2)
+
+
 def layer_norms(tensors: list[Tensor], member: Tensor) -> Tensor:
     """Per-layer L2 norms of parameter tensors: sqrt(member @ per-tensor squared norms)."""
     if not tensors:
         return torch.zeros(member.shape[0], device=member.device)
-    sq = torch.stack(torch._foreach_norm(tensors)).float().pow(2)
-    return (member @ sq).sqrt()
+    return (member @ squared_norms(tensors)).sqrt()

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from layerwise.metrics.activations import Partial, activation_partial, finish_activation_stats
 from layerwise.metrics.base import MetricSpec
-from layerwise.metrics.gradients import layer_norms
+from layerwise.metrics.gradients import squared_norms
 from layerwise.metrics.noise import linear_batch_sq_norm, linear_sample_sq_norms, noise_stats
 from layerwise.monitor.layout import Layout
 from layerwise.monitor.nonfinite import NonFiniteEvent, first_nonfinite
@@ -37,6 +37,7 @@ class StepCollector:
         self.loss_reduction = loss_reduction
         self.unmonitored: dict[str, str] = {}
         self.optimizer: torch.optim.Optimizer | None = None
+        self._zero = torch.zeros((), device=layout.member.device)
         self._before: list[Tensor] | None = None
         self.reset()
 
@@ -79,11 +80,20 @@ class StepCollector:
             self.fwd[idx] = activation_partial(t, self.layout.forward_names[idx], self.layout.unit_dims[idx])
             self.fwd_order.append(idx)
         if self.wants_backward and t.requires_grad:
-            t.register_hook(lambda g, i=idx: self._on_grad(i, g))
-            self.armed_backward += 1
+            self._hook_gradient(idx, t)
 
-    def _on_grad(self, idx: int, grad: Tensor) -> None:
-        if idx not in self.bwd:
+    def _hook_gradient(self, idx: int, t: Tensor) -> None:
+        """Norm of dL/dt when backward reaches ``t``: a prehook on its grad_fn (C++-side, cheaper
+        than ``Tensor.register_hook``), or a tensor hook when ``t`` is a leaf."""
+        self.armed_backward += 1
+        node, slot = t.grad_fn, t.output_nr
+        if node is None:
+            t.register_hook(lambda g: self._on_grad(idx, g))
+        else:
+            node.register_prehook(lambda grads: self._on_grad(idx, grads[slot]))
+
+    def _on_grad(self, idx: int, grad: Tensor | None) -> None:
+        if idx not in self.bwd and grad is not None:
             self.bwd[idx] = torch.linalg.vector_norm(grad.detach().float())
             self.bwd_order.append(idx)
 
@@ -112,19 +122,26 @@ class StepCollector:
 
     # -- parameters and updates ------------------------------------------------------------
     def grads_ready(self) -> None:
-        """Per-layer gradient and weight norms (and effective LR) from the current .grad."""
+        """Per-layer gradient and weight norms (and effective LR): one fused norm over all tensors."""
         if self.params or not self.layout.params:
             return
         lay = self.layout
-        weights = [p.detach() for p in lay.params]
-        if "grad_norm" in self.want:
-            grads = [p.grad.detach() if p.grad is not None else p.new_zeros(()) for p in lay.params]
-            self.params["grad_norm"] = layer_norms(grads, lay.member)
-        if self.want & {"weight_norm", "update_ratio", "eff_lr"}:
-            self.params["weight_norm"] = layer_norms(weights, lay.member)
+        want_grads = "grad_norm" in self.want
+        want_weights = bool(self.want & {"weight_norm", "update_ratio", "eff_lr"})
+        tensors = []
+        if want_grads:
+            tensors += [p.grad if p.grad is not None else self._zero for p in lay.params]
+        if want_weights:
+            tensors += lay.weights
+        if not tensors:
+            return
+        sq = squared_norms(tensors).reshape(-1, len(lay.params))
+        if want_grads:
+            self.params["grad_norm"] = (lay.member @ sq[0]).sqrt()
+        if want_weights:
+            self.params["weight_norm"] = (lay.member @ sq[-1]).sqrt()
         if "eff_lr" in self.want and self.optimizer is not None:
-            lr = self._layer_lr()
-            self.params["eff_lr"] = lr / layer_norms(weights, lay.matrix_member).pow(2)
+            self.params["eff_lr"] = self._layer_lr() / (lay.matrix_member @ sq[-1])
 
     def _layer_lr(self) -> Tensor:
         lr_of = {id(p): g["lr"] for g in self.optimizer.param_groups for p in g["params"]}
@@ -140,19 +157,18 @@ class StepCollector:
         self.touched = True
         if "update_ratio" not in self.want or not self.layout.params:
             return
-        weights = [p.detach() for p in self.layout.params]
         if self._before is None:
-            self._before = [w.clone() for w in weights]
+            self._before = [w.clone() for w in self.layout.weights]
         else:
-            torch._foreach_copy_(self._before, weights)
+            torch._foreach_copy_(self._before, self.layout.weights)
         self._snapshot_done = True
 
     def update(self) -> None:
         """Per-layer ||W_before - W_after|| / ||W_before||."""
         if not self._snapshot_done:
             return
-        torch._foreach_sub_(self._before, [p.detach() for p in self.layout.params])
-        delta = layer_norms(self._before, self.layout.member)
+        torch._foreach_sub_(self._before, self.layout.weights)
+        delta = (self.layout.member @ squared_norms(self._before)).sqrt()
         self.params["update_ratio"] = delta / self.params["weight_norm"]
         self._snapshot_done = False
 
@@ -188,7 +204,7 @@ class StepCollector:
             chunks.append(value)
         if not chunks:
             return []
-        flat = torch.cat([c.reshape(-1).float().cpu() for c in chunks]).tolist()
+        flat = torch.cat([c.reshape(-1).float() for c in chunks]).tolist()  # the one host sync
         self.numbers = dict(zip(keys, flat, strict=True))
         return [(layer, metric, v) for (layer, metric), v in zip(keys, flat, strict=True)]
 
@@ -198,7 +214,7 @@ class StepCollector:
         for idx in self.fwd_order:
             groups.setdefault(self.layout.forward_names[idx], []).append(idx)
         for metrics, members in groups.items():
-            done = finish_activation_stats([self.fwd[i] for i in members])
+            done = finish_activation_stats([self.fwd[i] for i in members], metrics)
             for metric in metrics:
                 keys += [(self.layout.names[i], metric) for i in members]
                 chunks.append(done[metric])

@@ -23,6 +23,7 @@ class Layout:
     names: list[str]
     modules: list[nn.Module]
     params: list[nn.Parameter]  # unique trainable parameters under any monitored layer
+    weights: list[torch.Tensor]  # detached views of ``params`` (share storage; updated in place)
     member: torch.Tensor  # (layers x params) 0/1
     matrix_member: torch.Tensor  # same, restricted to >= 2-D parameters
     forward_names: list[tuple[str, ...]]  # forward metrics computed for each layer
@@ -49,7 +50,7 @@ def build_layout(model: nn.Module, names: list[str], specs: list[MetricSpec]) ->
     device = params[0].device if params else torch.device("cpu")
     matrices = [[i for i in rows if params[i].dim() >= 2] for rows in per_layer]
     layout = Layout(
-        names=names, modules=modules, params=params,
+        names=names, modules=modules, params=params, weights=[p.detach() for p in params],
         member=membership(per_layer, len(params), device),
         matrix_member=membership(matrices, len(params), device),
         forward_names=[], unit_dims=[], linears=[],

@@ -141,3 +141,24 @@ def test_max_median_ratio_flags_a_massive_activation():
     h = torch.ones(1000)
     h[7] = 500.0
     assert A.activation_stats(h, ("act_max_median",)).item() == pytest.approx(500.0)
+
+
+def test_layers_of_different_widths_are_batched_exactly():
+    """Layers of different widths share one batched reduction (padded): values stay exact."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Sequential(nn.Linear(5, 3), nn.ReLU()), nn.Sequential(nn.Linear(3, 9), nn.ReLU()),
+                          nn.Sequential(nn.Linear(9, 4), nn.ReLU()))
+    x = torch.randn(6, 5) * 3
+    with Monitor(model, metrics=["act_rms", "act_mean", "act_max", "dead_fraction", "bias_shift",
+                                 "act_max_median"]) as mon:
+        with mon.step(0):
+            model(x).sum().backward()
+        got = {(r["layer"], r["metric"]): r["value"] for r in mon.table().to_pylist()}
+    h = x
+    for i, block in enumerate(model):
+        h = block(h).detach()
+        for name, fn in (("act_rms", A.act_rms), ("act_mean", A.act_mean), ("act_max", A.act_max),
+                         ("dead_fraction", A.dead_fraction), ("bias_shift", A.bias_shift)):
+            assert got[(str(i), name)] == pytest.approx(fn(h).item(), rel=1e-5, abs=1e-7), (i, name)
+        expected = A.act_max_median(h).item()
+        assert got[(str(i), "act_max_median")] == pytest.approx(expected, rel=1e-5, nan_ok=True)

@@ -1,0 +1,40 @@
+"""The report opens in headless Chromium, offline, and every figure decodes and has a size."""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from layerwise.report import verdict_section, write_report
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--virtual-time-budget=5000"]
+
+
+def _chromium() -> str:
+    for name in CHROMIUM:
+        found = shutil.which(name) or next((p for p in (f"/usr/bin/{name}",) if os.path.exists(p)), None)
+        if found:
+            return found
+    pytest.skip("headless Chromium not installed: apt-get install -y chromium")
+
+
+@pytest.mark.browser
+def test_every_figure_renders_in_headless_chromium(tmp_path, run_writer):
+    browser = _chromium()
+    runs = [run_writer(tmp_path / "a", seed=0), run_writer(tmp_path / "b", seed=1)]
+    verdict = verdict_section({"study": "s", "verdict": "fails", "metric": "loss", "better": "lower",
+                               "arms": {"base": {"values": [1.0, 2.0], "mean": 1.5, "ci95": [0.5, 2.5]}}})
+    page = write_report(runs, tmp_path / "report.html", sections=[verdict])
+    n_figures = len(re.findall(r'<figure class="lw-figure', page.read_text()))
+    assert n_figures == 2 + 4 + 4 + 1  # curves, panels, comparisons, verdict
+    cmd = [browser, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    found = re.search(r'data-figures-ok="(\d+)/(\d+)"', done.stdout)
+    assert found, f"no self-check result in the DOM; chromium said: {done.stderr[-2000:]}"
+    assert found.groups() == (str(n_figures), str(n_figures))
+    assert 'data-broken' not in done.stdout
