@@ -146,8 +146,7 @@ def test_max_median_ratio_flags_a_massive_activation():
 def test_layers_of_different_widths_are_batched_exactly():
     """Layers of different widths share one batched reduction (padded): values stay exact."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Sequential(nn.Linear(5, 3), nn.ReLU()), nn.Sequential(nn.Linear(3, 9), nn.ReLU()),
-                          nn.Sequential(nn.Linear(9, 4), nn.ReLU()))
+    model = nn.Sequential(*[nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in ((5, 3), (3, 9), (9, 4))])
     x = torch.randn(6, 5) * 3
     with Monitor(model, metrics=["act_rms", "act_mean", "act_max", "dead_fraction", "bias_shift",
                                  "act_max_median"]) as mon:
