@@ -11,8 +11,8 @@ from layerwise.metrics.activations import Partial, activation_partial, finish_ac
 from layerwise.metrics.base import MetricSpec
 from layerwise.metrics.gradients import squared_norms
 from layerwise.metrics.noise import linear_batch_sq_norm, linear_sample_sq_norms, noise_stats
+from layerwise.monitor.gathered import Gathered
 from layerwise.monitor.layout import Layout
-from layerwise.monitor.nonfinite import NonFiniteEvent, first_nonfinite
 
 
 def first_tensor(output: Any) -> Tensor | None:
@@ -55,7 +55,6 @@ class StepCollector:
         self.batch_sq: dict[int, Tensor] = {}
         self.linear_calls: dict[int, int] = {}
         self.values: dict[str, Tensor] = {}
-        self.numbers: dict[tuple[str, str], float] = {}
         self.fired = 0
         self.samples_due = samples_due
         self.touched = False
@@ -179,8 +178,8 @@ class StepCollector:
             self.values[k] = t.float().reshape(())
 
     # -- turning tensors into rows ---------------------------------------------------------
-    def rows(self) -> list[tuple[str, str, float]]:
-        """Every statistic of the step as (layer, metric, value), with one host sync."""
+    def gather(self, step: int) -> Gathered:
+        """Every statistic of the step in one device tensor, with the keys that name its entries."""
         keys: list[tuple[str, str]] = []
         chunks: list[Tensor] = []
         names = self.layout.names
@@ -202,11 +201,9 @@ class StepCollector:
         for name, value in self.values.items():
             keys.append(("", name))
             chunks.append(value)
-        if not chunks:
-            return []
-        flat = torch.cat([c.reshape(-1).float() for c in chunks]).tolist()  # the one host sync
-        self.numbers = dict(zip(keys, flat, strict=True))
-        return [(layer, metric, v) for (layer, metric), v in zip(keys, flat, strict=True)]
+        values = torch.cat([c.reshape(-1).float() for c in chunks]) if chunks else torch.zeros(0)
+        return Gathered(step, keys, values, [names[i] for i in self.fwd_order],
+                        [names[i] for i in self.bwd_order], list(reversed(names)))
 
     def _forward_rows(self, keys: list, chunks: list) -> None:
         """Finish the forward partials, batched over layers that want the same metrics."""
@@ -218,25 +215,6 @@ class StepCollector:
             for metric in metrics:
                 keys += [(self.layout.names[i], metric) for i in members]
                 chunks.append(done[metric])
-
-    def nonfinite(self, step: int) -> list[NonFiniteEvent]:
-        """First non-finite layer in forward order (outputs) and in backward order (gradients)."""
-        if not self.numbers:
-            return []
-        names, got = self.layout.names, self.numbers
-        events = []
-        fwd = [(names[i], got[(names[i], "act_max")]) for i in self.fwd_order if (names[i], "act_max") in got]
-        bwd = [(names[i], got[(names[i], "act_grad_norm")]) for i in self.bwd_order]
-        grad_tensor = "the gradient of the output"
-        if not bwd and (names[0], "grad_norm") in got:
-            bwd = [(n, got[(n, "grad_norm")]) for n in reversed(names)]
-            grad_tensor = "the parameter gradients"
-        for direction, tensor, ordered in (("forward", "the output", fwd),
-                                           ("backward", grad_tensor, bwd)):
-            event = first_nonfinite(step, direction, tensor, ordered)
-            if event is not None:
-                events.append(event)
-        return events
 
     def silence(self) -> str | None:
         """Why the hooks recorded nothing this step, if they did not."""

@@ -53,21 +53,32 @@ class Monitor:
         on_nonfinite: ``"raise"`` a :class:`NonFiniteError` naming the first layer, step and tensor
             with NaN/Inf, or ``"record"`` it (``events`` and a ``nonfinite_*`` row) and go on.
         loss_reduction: ``"mean"`` or ``"sum"``: how the loss reduces over the batch (noise tier).
+        sync: ``"step"`` copies each logged step's statistics to the host at its end (one sync);
+            ``"deferred"`` reads them one logged step later, so the host never waits for the GPU
+            (needs ``on_nonfinite="record"``); ``"auto"`` defers on CUDA in record mode.
         meta: extra fields for the run's ``meta.json``.
     """
 
     def __init__(self, model: nn.Module, *, metrics: str | list[str] = "economy",
                  layers: Selector = None, every: int = 1, log: RunLog | str | os.PathLike | None = None,
                  optimizer: torch.optim.Optimizer | None = None, on_nonfinite: str = "raise",
-                 loss_reduction: str = "mean", meta: dict | None = None) -> None:
+                 loss_reduction: str = "mean", sync: str = "auto", meta: dict | None = None) -> None:
         if every < 1:
             raise ValueError(f"every must be a positive number of steps, got {every}")
         if on_nonfinite not in ("raise", "record"):
             raise ValueError(f"on_nonfinite must be 'raise' or 'record', got {on_nonfinite!r}")
         if loss_reduction not in ("mean", "sum"):
             raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}")
+        if sync not in ("auto", "step", "deferred"):
+            raise ValueError(f"sync must be 'auto', 'step' or 'deferred', got {sync!r}")
+        if sync == "deferred" and on_nonfinite == "raise":
+            raise ValueError("sync='deferred' reads a step one step late, too late to raise on NaN/Inf: "
+                             "use on_nonfinite='record' with it")
         self.model, self.every, self.on_nonfinite = model, every, on_nonfinite
         self.specs = base.resolve(metrics)
+        on_gpu = any(p.is_cuda for p in model.parameters())
+        self.deferred = sync == "deferred" or (sync == "auto" and on_gpu and on_nonfinite == "record")
+        self._pending: list = []
         self.layout = build_layout(model, select_layers(model, layers), self.specs)
         self.layers = self.layout.names
         self.events: list[NonFiniteEvent] = []
@@ -196,27 +207,32 @@ class Monitor:
     def _finish(self) -> None:
         step = self._step if self._step is not None else self._next
         c = self._collector
-        events: list[NonFiniteEvent] = []
+        gathered = None
         if self._active:
             c.grads_ready()
             self._warn_silent_hooks(step)
-            rows = c.rows()
-            events = c.nonfinite(step)
-            rows += [(e.layer, f"nonfinite_{e.direction}", 1.0) for e in events]
-            if rows:
-                layers, metrics, values = zip(*rows, strict=True)
-                self.log_target.log_many(step, layers, metrics, values)
+            gathered = c.gather(step)
+            gathered.start_copy()
         self._step, self._next = None, step + 1
         self._stepped = self._awaiting_optimizer = False
         self._active = self._next % self.every == 0
         c.reset(samples_due=self._active)
-        self._handle(events)
+        if gathered is not None:
+            self._pending.append(gathered)
+            self._drain(keep=1 if self.deferred else 0)  # deferred: read the previous logged step
 
-    def _handle(self, events: list[NonFiniteEvent]) -> None:
-        self.events.extend(events)
-        if events and self.on_nonfinite == "raise":
-            self.log_target.flush()
-            raise NonFiniteError(events[0])
+    def _drain(self, keep: int = 0) -> None:
+        """Write every gathered step but the newest ``keep`` to the log; raise on NaN/Inf."""
+        while len(self._pending) > keep:
+            gathered = self._pending.pop(0)
+            rows, events = gathered.rows()
+            if rows:
+                layers, metrics, values = zip(*rows, strict=True)
+                self.log_target.log_many(gathered.step, layers, metrics, values)
+            self.events.extend(events)
+            if events and self.on_nonfinite == "raise":
+                self.log_target.flush()
+                raise NonFiniteError(events[0])
 
     def _warn_silent_hooks(self, step: int) -> None:
         problem = self._collector.silence()
@@ -235,6 +251,7 @@ class Monitor:
         try:
             if (self._collector.touched or self._awaiting_optimizer) and status == "finished":
                 self._finish()
+            self._drain()
         finally:
             self._closed = True
             self._hooks.remove()
@@ -246,6 +263,7 @@ class Monitor:
 
     def table(self):
         """Every row recorded so far, as a ``pyarrow.Table`` (step, layer, metric, value)."""
+        self._drain()
         return self.log_target.table()
 
     def __enter__(self) -> Monitor:

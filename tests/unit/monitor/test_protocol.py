@@ -174,3 +174,33 @@ def test_memory_stays_flat_over_2000_steps(tmp_path):
         assert live_tensors() <= tensors
         growth_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss
         assert growth_kb < 30_000, f"peak RSS grew by {growth_kb} kB over 1,800 steps"
+
+
+def test_hooks_silenced_by_torch_compile_are_reported():
+    """Hooks added after torch.compile's first call do not fire: the Monitor must say so."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    compiled = torch.compile(model, backend="eager")
+    x = torch.randn(3, 4)
+    compiled(x).sum().backward()
+    with Monitor(model) as mon, pytest.warns(HooksDidNotFire, match="torch.compile"), mon.step(0):
+        compiled(x).sum().backward()
+    # parameter metrics (read from .grad, not from hooks) are still recorded
+    assert {r["metric"] for r in mon.table().to_pylist()} == {"grad_norm", "weight_norm"}
+
+
+def test_deferred_sync_writes_the_same_rows_one_step_late(batch):
+    from tests.unit.monitor.conftest import TinyMLP
+
+    tables = []
+    for sync in ("step", "deferred"):
+        torch.manual_seed(0)
+        model = TinyMLP()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        with Monitor(model, optimizer=opt, sync=sync, on_nonfinite="record") as mon:
+            train(model, batch, mon, 3, style="context-outside")
+            if sync == "deferred":
+                assert max(r["step"] for r in mon.log_target.table().to_pylist()) == 1  # step 2 pending
+            tables.append(rows(mon))
+    assert tables[0] == tables[1]
+    with pytest.raises(ValueError, match="too late to raise"):
+        Monitor(TinyMLP(), sync="deferred")
