@@ -109,15 +109,24 @@ def activation_partial(h: Tensor, names: tuple[str, ...], unit_dim: int = -1) ->
     return Partial(torch.dot(flat, flat), total, lo, hi, flat.numel(), sample)
 
 
-def finish_activation_stats(parts: list[Partial], names: tuple[str, ...] = FORWARD) -> dict[str, Tensor]:
+def part_sizes(parts: list[Partial]) -> tuple[Tensor, Tensor]:
+    """(entries, units) of each part as float tensors on the parts' device (cache them: on a GPU
+    building them is a host-to-device copy)."""
+    device = parts[0].sumsq.device
+    n = torch.tensor([p.numel for p in parts], device=device, dtype=torch.float32)
+    return n, torch.tensor([p.unit_sum.numel() for p in parts], device=device, dtype=torch.float32)
+
+
+def finish_activation_stats(parts: list[Partial], names: tuple[str, ...] = FORWARD,
+                            sizes: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
     """Per-layer values (one entry per part) of the forward metrics ``names``, batched over layers.
 
     ``act_max`` propagates NaN and Inf exactly, so it doubles as the non-finite detector; the
     median of ``act_max_median`` is over the non-zero sampled entries (NaN when all are zero).
+    ``sizes`` is ``part_sizes(parts)``, computed here when not given.
     """
     want = set(names)
-    n = torch.tensor([p.numel for p in parts], device=parts[0].sumsq.device, dtype=torch.float32)
-    units = torch.tensor([p.unit_sum.numel() for p in parts], device=n.device, dtype=torch.float32)
+    n, units = sizes if sizes is not None else part_sizes(parts)
     out: dict[str, Tensor] = {}
     if "act_rms" in want:
         out["act_rms"] = (torch.stack([p.sumsq for p in parts]).float() / n).sqrt()

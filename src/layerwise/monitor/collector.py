@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from layerwise.metrics.activations import Partial, activation_partial, finish_activation_stats
+from layerwise.metrics.activations import Partial, activation_partial, finish_activation_stats, part_sizes
 from layerwise.metrics.base import MetricSpec
 from layerwise.metrics.gradients import squared_norms
 from layerwise.metrics.noise import linear_batch_sq_norm, linear_sample_sq_norms, noise_stats
@@ -38,6 +38,7 @@ class StepCollector:
         self.unmonitored: dict[str, str] = {}
         self.optimizer: torch.optim.Optimizer | None = None
         self._zero = torch.zeros((), device=layout.member.device)
+        self._sizes: dict[tuple, tuple[Tensor, Tensor]] = {}
         self._before: list[Tensor] | None = None
         self.reset()
 
@@ -211,7 +212,13 @@ class StepCollector:
         for idx in self.fwd_order:
             groups.setdefault(self.layout.forward_names[idx], []).append(idx)
         for metrics, members in groups.items():
-            done = finish_activation_stats([self.fwd[i] for i in members], metrics)
+            parts = [self.fwd[i] for i in members]
+            key = (tuple(members), tuple(p.numel for p in parts))
+            if key not in self._sizes:  # constant across steps; avoids a host-to-device copy
+                if len(self._sizes) > 64:  # variable shapes (e.g. sequence lengths): stay bounded
+                    self._sizes.clear()
+                self._sizes[key] = part_sizes(parts)
+            done = finish_activation_stats(parts, metrics, self._sizes[key])
             for metric in metrics:
                 keys += [(self.layout.names[i], metric) for i in members]
                 chunks.append(done[metric])
