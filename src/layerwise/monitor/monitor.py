@@ -63,17 +63,7 @@ class Monitor:
                  layers: Selector = None, every: int = 1, log: RunLog | str | os.PathLike | None = None,
                  optimizer: torch.optim.Optimizer | None = None, on_nonfinite: str = "raise",
                  loss_reduction: str = "mean", sync: str = "auto", meta: dict | None = None) -> None:
-        if every < 1:
-            raise ValueError(f"every must be a positive number of steps, got {every}")
-        if on_nonfinite not in ("raise", "record"):
-            raise ValueError(f"on_nonfinite must be 'raise' or 'record', got {on_nonfinite!r}")
-        if loss_reduction not in ("mean", "sum"):
-            raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}")
-        if sync not in ("auto", "step", "deferred"):
-            raise ValueError(f"sync must be 'auto', 'step' or 'deferred', got {sync!r}")
-        if sync == "deferred" and on_nonfinite == "raise":
-            raise ValueError("sync='deferred' reads a step one step late, too late to raise on NaN/Inf: "
-                             "use on_nonfinite='record' with it")
+        _check_arguments(every, on_nonfinite, loss_reduction, sync)
         self.model, self.every, self.on_nonfinite = model, every, on_nonfinite
         self.specs = base.resolve(metrics)
         on_gpu = any(p.is_cuda for p in model.parameters())
@@ -102,10 +92,7 @@ class Monitor:
         self._owns_log = not isinstance(log, RunLog)
         if isinstance(log, RunLog):
             return log
-        info = {"monitor": {"layers_selected": None, "every": self.every,
-                            "metrics": [s.name for s in self.specs]},
-                "model": model_summary(model), **(meta or {})}
-        return RunLog(log, meta=info)
+        return RunLog(log, meta={"model": model_summary(model), **(meta or {})})
 
     def _attach(self) -> None:
         c = self._collector
@@ -114,10 +101,12 @@ class Monitor:
             if c.wants_samples:
                 for lin in self.layout.linears[idx]:
                     self._hooks.forward(lin, self._on_linear, idx)
-        if self.log_target.path is not None:
-            self.log_target.update_meta(monitor={"layers": self.layers, "every": self.every,
-                                                 "metrics": [s.name for s in self.specs],
-                                                 "unmonitored": self.layout.unmonitored})
+        self._write_monitor_meta()
+
+    def _write_monitor_meta(self) -> None:
+        self.log_target.update_meta(monitor={"layers": self.layers, "every": self.every,
+                                             "metrics": [s.name for s in self.specs],
+                                             "unmonitored": self.unmonitored})
 
     def watch_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
         """Measure update/weight ratios and effective learning rates across ``optimizer.step()``."""
@@ -252,6 +241,7 @@ class Monitor:
             if (self._collector.touched or self._awaiting_optimizer) and status == "finished":
                 self._finish()
             self._drain()
+            self._write_monitor_meta()  # with what turned out unmonitored while running
         finally:
             self._closed = True
             self._hooks.remove()
@@ -271,6 +261,20 @@ class Monitor:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close("failed" if exc_type else "finished")
+
+
+def _check_arguments(every: int, on_nonfinite: str, loss_reduction: str, sync: str) -> None:
+    if every < 1:
+        raise ValueError(f"every must be a positive number of steps, got {every}")
+    if on_nonfinite not in ("raise", "record"):
+        raise ValueError(f"on_nonfinite must be 'raise' or 'record', got {on_nonfinite!r}")
+    if loss_reduction not in ("mean", "sum"):
+        raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}")
+    if sync not in ("auto", "step", "deferred"):
+        raise ValueError(f"sync must be 'auto', 'step' or 'deferred', got {sync!r}")
+    if sync == "deferred" and on_nonfinite == "raise":
+        raise ValueError("sync='deferred' reads a step one step late, too late to raise on NaN/Inf: "
+                         "use on_nonfinite='record' with it")
 
 
 def model_summary(model: nn.Module) -> dict[str, Any]:
