@@ -1,0 +1,53 @@
+"""Representation analyses computed on stored activations (not per-step Monitor metrics).
+
+Similarity (CKA, Delta-CKA, Convergent Learning unit matching, cross-model linear maps),
+spectra (effective rank, SPINAL contraction and transport) and linear probes. Every function
+takes torch tensors or numpy arrays, works in float64 on the CPU and returns floats or numpy
+arrays; degenerate inputs give NaN with a :class:`DegenerateActivationWarning`, never a crash.
+"""
+
+from layerwise.analysis._arrays import DegenerateActivationWarning
+from layerwise.analysis.cka import MinibatchCKA, cka_matrix, linear_cka, minibatch_cka, streamed_cka
+from layerwise.analysis.cross_model import linear_map_r2
+from layerwise.analysis.delta_cka import delta_cka
+from layerwise.analysis.matching import (
+    SparsePoint,
+    UnitMatching,
+    cluster_units,
+    match_units,
+    matched_correlation,
+    sparse_prediction,
+    unit_correlation,
+)
+from layerwise.analysis.probes import probe_accuracy
+from layerwise.analysis.spectra import (
+    Transport,
+    contraction_score,
+    effective_rank,
+    fisher_rao_distance,
+    transport_score,
+)
+
+__all__ = [
+    "DegenerateActivationWarning",
+    "MinibatchCKA",
+    "SparsePoint",
+    "Transport",
+    "UnitMatching",
+    "cka_matrix",
+    "cluster_units",
+    "contraction_score",
+    "delta_cka",
+    "effective_rank",
+    "fisher_rao_distance",
+    "linear_cka",
+    "linear_map_r2",
+    "match_units",
+    "matched_correlation",
+    "minibatch_cka",
+    "probe_accuracy",
+    "sparse_prediction",
+    "streamed_cka",
+    "transport_score",
+    "unit_correlation",
+]
