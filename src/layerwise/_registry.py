@@ -35,7 +35,13 @@ KINDS = (
 _PROVIDERS = (
     "layerwise.data",
     "layerwise.models",
+    "layerwise.nn",
     "layerwise.metrics",
+    "layerwise.transforms",
+    "layerwise.optim",
+    "layerwise.multiloss",
+    "layerwise.analysis",
+    "layerwise.train",
     "layerwise.studies",
 )
 
