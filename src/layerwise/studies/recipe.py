@@ -23,7 +23,9 @@ class Recipe:
     ``config`` is a frozen dataclass of defaults; ``smoke`` and ``full`` are overrides for the two
     sizes. ``run`` trains one arm for one seed, logging with a Monitor into ``run_dir``, and returns
     named numbers including ``metric``. ``summarize(config, results)`` may add study-specific
-    entries (``results[arm]`` is the list of per-seed result dicts) to the verdict's ``details``.
+    entries (``results[arm]`` is the list of per-seed result dicts) to the verdict's ``details``;
+    ``sections(config, results, out_dir)`` may return extra :class:`layerwise.report.Section`
+    objects (study-specific figures and tables) for the report, after the verdict.
     """
 
     name: str
@@ -41,6 +43,7 @@ class Recipe:
     seeds: int = 3
     smoke_seeds: int = 1
     summarize: Callable[[Any, dict[str, list[dict]]], dict] | None = None
+    sections: Callable[[Any, dict[str, list[dict]], Path], list] | None = None
 
     def __post_init__(self) -> None:
         if self.better not in ("lower", "higher"):

@@ -44,7 +44,8 @@ def run_study(study: str | Recipe, *, full: bool = False, seeds: int | None = No
     verdict = make_verdict(recipe, mode, cfg, results, time.perf_counter() - start)
     (out_dir / "verdict.json").write_text(json.dumps(_json_safe(verdict), indent=2))
     if report:
-        _write_report(recipe, verdict, run_dirs, out_dir)
+        extra = recipe.sections(cfg, results, out_dir) if recipe.sections else []
+        _write_report(recipe, verdict, run_dirs, out_dir, extra)
     return verdict
 
 
@@ -98,11 +99,12 @@ def make_verdict(recipe: Recipe, mode: str, cfg: Any, results: dict[str, list[di
     }
 
 
-def _write_report(recipe: Recipe, verdict: dict, run_dirs: list[Path], out_dir: Path) -> None:
+def _write_report(recipe: Recipe, verdict: dict, run_dirs: list[Path], out_dir: Path,
+                  extra: list) -> None:
     from layerwise.report import verdict_section, write_report
 
     write_report(run_dirs, out_dir / "report.html", title=f"{recipe.name}: {recipe.paper}",
-                 names=[f"{p.name}" for p in run_dirs], sections=[verdict_section(verdict)])
+                 names=[p.name for p in run_dirs], sections=[verdict_section(verdict), *extra])
 
 
 def _config_dict(cfg: Any) -> dict[str, Any]:
