@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from layerwise._registry import register
 from layerwise.models.attention import capture_attention
 from layerwise.models.transformer_block import (
-    TransformerBlock,
+    block_stack,
     check_placement,
     final_norm,
     init_transformer_,
@@ -71,20 +71,8 @@ class GPT(nn.Module):
         self.tok_emb = nn.Embedding(vocab_size, d_model)
         self.pos_emb = nn.Embedding(seq_len, d_model)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(
-                d_model,
-                n_head,
-                mlp_ratio=mlp_ratio,
-                norm=norm,
-                placement=placement,
-                causal=True,
-                dropout=dropout,
-                layer_index=i + 1,
-                layernorm_scaling=layernorm_scaling,
-            )
-            for i in range(n_layer)
-        )
+        self.blocks = block_stack(n_layer, d_model, n_head, causal=True, mlp_ratio=mlp_ratio, norm=norm,
+                                  placement=placement, dropout=dropout, layernorm_scaling=layernorm_scaling)
         self.ln_f = final_norm(norm, placement, d_model)
         self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
         init_transformer_(self, std=init_std)

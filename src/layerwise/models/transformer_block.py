@@ -99,6 +99,17 @@ class TransformerBlock(nn.Module):
         return self._branch(x, self.mlp, self.ln2, getattr(self, "ln2_out", None))
 
 
+def block_stack(n_layer: int, d_model: int, n_head: int, *, causal: bool, mlp_ratio: int, norm: str,
+                placement: str, dropout: float, layernorm_scaling: bool) -> nn.ModuleList:
+    """``n_layer`` TransformerBlocks numbered 1..L (the index LayerNorm Scaling divides by)."""
+    return nn.ModuleList(
+        TransformerBlock(d_model, n_head, mlp_ratio=mlp_ratio, norm=norm, placement=placement,
+                         causal=causal, dropout=dropout, layer_index=i + 1,
+                         layernorm_scaling=layernorm_scaling)
+        for i in range(n_layer)
+    )
+
+
 def final_norm(norm: str, placement: str, d_model: int) -> nn.Module:
     """The norm after the last block: Identity for Post-LN (its blocks already end in a norm)."""
     return nn.Identity() if placement == "post" else make_norm(norm, d_model)

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from layerwise._registry import register
 from layerwise.models.attention import capture_attention
 from layerwise.models.transformer_block import (
-    TransformerBlock,
+    block_stack,
     check_placement,
     final_norm,
     init_transformer_,
@@ -66,20 +66,8 @@ class ViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model))
         self.pos_emb = nn.Parameter(torch.zeros(1, n_tokens, d_model))
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(
-                d_model,
-                n_head,
-                mlp_ratio=mlp_ratio,
-                norm=norm,
-                placement=placement,
-                causal=False,
-                dropout=dropout,
-                layer_index=i + 1,
-                layernorm_scaling=layernorm_scaling,
-            )
-            for i in range(n_layer)
-        )
+        self.blocks = block_stack(n_layer, d_model, n_head, causal=False, mlp_ratio=mlp_ratio, norm=norm,
+                                  placement=placement, dropout=dropout, layernorm_scaling=layernorm_scaling)
         self.ln_f = final_norm(norm, placement, d_model)
         self.head = nn.Linear(d_model, num_classes)
         init_transformer_(self, std=init_std)
