@@ -68,7 +68,7 @@ class Entry:
         }
 
 
-_ENTRIES: dict[str, Entry] = {}
+_ENTRIES: dict[tuple[str, str], Entry] = {}  # (kind, name): a study may share a method's name
 _loaded = False
 
 
@@ -81,11 +81,11 @@ def register(name: str, *, kind: str, paper: str, arxiv: str | None = None) -> C
         raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
 
     def decorate(obj: Any) -> Any:
-        old = _ENTRIES.get(name)
+        old = _ENTRIES.get((kind, name))
         if old is not None and old.obj is not obj and _qualname(old.obj) != _qualname(obj):
-            raise ValueError(f"{name!r} is already registered by {_qualname(old.obj)}")
+            raise ValueError(f"{kind} {name!r} is already registered by {_qualname(old.obj)}")
         doc = (obj.__doc__ or "").strip().splitlines()
-        _ENTRIES[name] = Entry(name, kind, paper, arxiv, obj, doc[0] if doc else "")
+        _ENTRIES[(kind, name)] = Entry(name, kind, paper, arxiv, obj, doc[0] if doc else "")
         return obj
 
     return decorate
@@ -98,9 +98,9 @@ def _qualname(obj: Any) -> str:
 def _load() -> None:
     global _loaded
     if not _loaded:
-        _loaded = True
-        for module in _PROVIDERS:
+        for module in _PROVIDERS:  # an import error propagates, and the next call tries again
             importlib.import_module(module)
+        _loaded = True
 
 
 def list_methods(pattern: str = "*", kind: str | None = None) -> list[Entry]:
@@ -114,18 +114,25 @@ def list_methods(pattern: str = "*", kind: str | None = None) -> list[Entry]:
     )
 
 
-def get(name: str) -> Entry:
-    """The entry registered as ``name``; a KeyError lists close names."""
+def get(name: str, kind: str | None = None) -> Entry:
+    """The entry registered as ``name`` (of ``kind``); a KeyError lists close names or the kinds
+    to choose from when the name is registered under several (a study named like its method)."""
     _load()
-    if name not in _ENTRIES:
-        import difflib
+    found = [e for (k, n), e in _ENTRIES.items() if n == name and kind in (None, k)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        kinds = ", ".join(sorted(e.kind for e in found))
+        raise KeyError(f"{name!r} names several components ({kinds}); pass kind=... to choose one")
+    import difflib
 
-        close = difflib.get_close_matches(name, list(_ENTRIES), n=5)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see `layerwise ls`"
-        raise KeyError(f"nothing is registered as {name!r}{hint}")
-    return _ENTRIES[name]
+    names = sorted({n for (k, n) in _ENTRIES if kind in (None, k)})
+    close = difflib.get_close_matches(name, names, n=5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `layerwise ls`"
+    what = f"no {kind} is" if kind else "nothing is"
+    raise KeyError(f"{what} registered as {name!r}{hint}")
 
 
-def create(name: str, /, **kwargs: Any) -> Any:
+def create(name: str, /, *, kind: str | None = None, **kwargs: Any) -> Any:
     """Instantiate (or call) the component registered as ``name`` with keyword arguments."""
-    return get(name).obj(**kwargs)
+    return get(name, kind).obj(**kwargs)

@@ -35,7 +35,7 @@ def test_ls_filters_and_table():
 
 def test_run_reports_bad_names_and_settings():
     result = runner.invoke(app, ["run", "curse-of-dept"])
-    assert result.exit_code == 2 and "did you mean curse-of-depth" in result.output
+    assert result.exit_code == 2 and "did you mean curse-of-depth" in " ".join(result.output.split())
     result = runner.invoke(app, ["run", "curse-of-depth", "stepz=3"])
     assert result.exit_code == 2 and "unknown setting 'stepz'" in result.output
     result = runner.invoke(app, ["run", "curse-of-depth", "steps"])

@@ -85,6 +85,8 @@ class Monitor:
         self._in_step = False
         self._stepped = False
         self._awaiting_optimizer = False
+        self._context_mode = False
+        self._paused = False
         self._closed = False
 
     # -- set-up ----------------------------------------------------------------------------
@@ -122,12 +124,18 @@ class Monitor:
         return {**self.layout.unmonitored, **self._collector.unmonitored}
 
     # -- hooks -----------------------------------------------------------------------------
+    def _recording(self) -> bool:
+        # With `with mon.step(i)`, only forward passes inside the block count (an evaluation
+        # between steps is not training); with observe(), every pass since the last call does.
+        return (self._active and not self._closed and not self._paused
+                and (self._in_step or not self._context_mode))
+
     def _on_forward(self, idx: int, module: nn.Module, args: Any, output: Any) -> None:
-        if self._active and not self._closed:
+        if self._recording():
             self._collector.forward(idx, output)
 
     def _on_linear(self, idx: int, module: nn.Linear, args: Any, output: Any) -> None:
-        if self._active and not self._closed and self._collector.samples_due:
+        if self._recording() and self._collector.samples_due:
             self._collector.linear(idx, module, args[0], output)
 
     def _optimizer_step_is_ours(self) -> bool:
@@ -151,6 +159,7 @@ class Monitor:
     @contextmanager
     def step(self, i: int) -> Iterator[Monitor]:
         """Record step ``i``: run forward and backward (optionally ``optimizer.step()``) inside."""
+        self._context_mode = True
         self._begin(int(i))
         self._in_step = True
         try:
@@ -162,6 +171,15 @@ class Monitor:
             raise
         self._in_step = False
         self._close_step()
+
+    @contextmanager
+    def paused(self) -> Iterator[Monitor]:
+        """Forward passes inside (an evaluation, a probe) are not recorded."""
+        self._paused = True
+        try:
+            yield self
+        finally:
+            self._paused = False
 
     def observe(self, i: int) -> None:
         """Record step ``i`` from what the hooks saw since the last call (after ``backward()``)."""

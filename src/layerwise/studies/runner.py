@@ -18,10 +18,7 @@ from layerwise.studies.stats import bootstrap_diff_ci, bootstrap_mean_ci, judge
 
 def get_recipe(name: str) -> Recipe:
     """The registered study called ``name``."""
-    entry = get(name)
-    if entry.kind != "study":
-        raise KeyError(f"{name!r} is a {entry.kind}, not a study; see `layerwise ls --kind study`")
-    return entry.obj()
+    return get(name, kind="study").obj()
 
 
 def run_study(study: str | Recipe, *, full: bool = False, seeds: int | None = None,

@@ -4,8 +4,14 @@ from layerwise import _registry as R
 from layerwise import create, list_methods, register
 
 
-def test_register_list_and_create(monkeypatch):
+@pytest.fixture
+def isolated(monkeypatch):
+    """A scratch copy of the registry (loaded first, so the real one keeps every entry)."""
+    R._load()
     monkeypatch.setattr(R, "_ENTRIES", dict(R._ENTRIES))
+
+
+def test_register_list_and_create(isolated):
 
     @register("toy_scale_x", kind="transform", paper="A toy (2026)", arxiv="0000.00000")
     class ToyScale:
@@ -22,8 +28,7 @@ def test_register_list_and_create(monkeypatch):
     assert entry.as_dict()["object"].endswith("ToyScale")
 
 
-def test_conflicts_and_unknowns_are_errors(monkeypatch):
-    monkeypatch.setattr(R, "_ENTRIES", dict(R._ENTRIES))
+def test_conflicts_and_unknowns_are_errors(isolated):
     register("toy_thing", kind="metric", paper="-")(lambda: 1)
     with pytest.raises(ValueError, match="already registered"):
         register("toy_thing", kind="metric", paper="-")(dict)
@@ -41,3 +46,14 @@ def test_every_metric_cites_a_paper():
     assert {"grad_norm", "act_rms", "act_grad_norm", "update_ratio", "grad_noise"} <= names
     for m in metrics:
         assert m.paper and m.paper != "-" and m.arxiv, m.name
+
+
+def test_same_name_in_two_kinds_needs_a_kind(isolated):
+    register("toy_both", kind="module", paper="-")(lambda: "module")
+    register("toy_both", kind="study", paper="-")(lambda: "study")
+    assert create("toy_both", kind="study") == "study"
+    assert R.get("toy_both", kind="module").kind == "module"
+    with pytest.raises(KeyError, match=r"several components \(module, study\)"):
+        create("toy_both")
+    with pytest.raises(KeyError, match="no metric is registered as"):
+        R.get("toy_both", kind="metric")

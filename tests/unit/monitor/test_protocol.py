@@ -204,3 +204,30 @@ def test_deferred_sync_writes_the_same_rows_one_step_late(batch):
     assert tables[0] == tables[1]
     with pytest.raises(ValueError, match="too late to raise"):
         Monitor(TinyMLP(), sync="deferred")
+
+
+def test_evaluation_between_steps_is_not_recorded(mlp, batch):
+    x, y = batch
+    opt = torch.optim.SGD(mlp.parameters(), lr=0.1)
+    with Monitor(mlp, optimizer=opt) as mon:
+        for i in range(2):
+            with mon.step(i):
+                F.cross_entropy(mlp(x), y).backward()
+            opt.step()
+            opt.zero_grad()
+            with torch.no_grad():
+                mlp(x * 100)  # an evaluation pass with a very different scale
+        got = rows(mon)
+    assert {k[0] for k in got} == {0, 1}  # no phantom step 2 from the evaluation
+    assert got[(1, "blocks.0", "act_max")] < 50
+
+
+def test_paused_hides_passes_in_observe_mode(mlp, batch):
+    x, y = batch
+    with Monitor(mlp) as mon:
+        with mon.paused():
+            mlp(x * 100)
+        F.cross_entropy(mlp(x), y).backward()
+        mon.observe(0)
+        got = rows(mon)
+    assert got[(0, "blocks.0", "act_max")] < 50

@@ -86,4 +86,4 @@ def test_alpha_clamped_away_from_zero_with_straight_through_gradient():
 def test_bad_input_and_registry():
     with pytest.raises(ValueError, match="divisible"):
         RevColumns((4, 8, 8), 2)(torch.randn(1, 4, 6, 6))
-    assert get("revcol").arxiv == "2212.11696"
+    assert get("revcol", kind="module").arxiv == "2212.11696"

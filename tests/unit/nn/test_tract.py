@@ -93,7 +93,7 @@ def test_rejects_unsupported_layers_and_trains():
         loss.backward()
         opt.step()
     assert losses[-1] < losses[0]
-    assert get("tract").obj is TrAct
+    assert get("tract", kind="module").obj is TrAct
 
 
 def test_docstring_example():
