@@ -1,4 +1,4 @@
-"""Command line: ``layerwise ls | run | report | demo``."""
+"""Command line: ``layerwise ls | run | report | analyze | demo``."""
 
 from __future__ import annotations
 
@@ -82,6 +82,25 @@ def report(runs: list[Path] = typer.Argument(..., help="run folders written by a
     try:
         path = write_report(runs, output, title=title)
     except (FileNotFoundError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    console.print(f"wrote {path}")
+
+
+@app.command("analyze")
+def analyze(model: str = typer.Argument(..., help="gpt | minilm | smollm2 | a torch.save(model) file"),
+            data: str = typer.Option("pydoc", help="text: stdlib | pydoc | a path"),
+            output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write"),
+            n_seq: int = typer.Option(8, help="sequences in the batch"),
+            seq_len: int = typer.Option(128, help="tokens per sequence"),
+            skip: bool = typer.Option(True, help="compute the skip matrix (one forward per layer)")) -> None:
+    """Depth diagnostics of a model on a batch, without training: contribution per layer, logit
+    lens, attention entropy, inflection band, skip matrix; writes a report and a run log."""
+    from layerwise.depth.cli import analyze as run_analysis
+
+    try:
+        path = run_analysis(model, data, output, n_seq=n_seq, seq_len=seq_len, skip=skip)
+    except (FileNotFoundError, ValueError, ImportError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
     console.print(f"wrote {path}")

@@ -55,3 +55,13 @@ def test_report_command_writes_html(tmp_path):
     assert out.read_text().lstrip().lower().startswith("<!doctype html")
     missing = runner.invoke(app, ["report", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "nope" in missing.output
+
+
+def test_analyze_writes_a_depth_report(tmp_path):
+    out = tmp_path / "depth.html"
+    result = runner.invoke(app, ["analyze", "gpt", "-o", str(out), "--n-seq", "2", "--seq-len", "16"])
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert "blocks.11" in html and "lw-figure" in html
+    bad = runner.invoke(app, ["analyze", str(tmp_path / "missing.pt"), "-o", str(out)])
+    assert bad.exit_code == 2 and "missing.pt" in " ".join(bad.output.split())
