@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from layerwise._registry import _ENTRIES
+from layerwise._registry import get
 from layerwise.layers import block_names
 from layerwise.models import CNN
 
@@ -61,4 +61,4 @@ def test_loss_falls_on_a_fixed_batch(fit, dim):
 
 
 def test_registered():
-    assert _ENTRIES["cnn"].obj is CNN
+    assert get("cnn").obj is CNN

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from layerwise._registry import _ENTRIES
+from layerwise._registry import get
 from layerwise.layers import block_names
 from layerwise.models import GPT, SelfAttention, TransformerBlock, capture_attention
 from layerwise.nn import DepthScaledNorm, RMSNorm
@@ -213,4 +213,4 @@ def test_dropout_only_in_training():
 
 
 def test_registered():
-    assert _ENTRIES["gpt"].obj is GPT
+    assert get("gpt").obj is GPT

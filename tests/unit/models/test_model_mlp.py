@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from layerwise._registry import _ENTRIES
+from layerwise._registry import get
 from layerwise.layers import block_names
 from layerwise.models import MLP
 from layerwise.nn import ACTIVATIONS
@@ -97,6 +97,6 @@ def test_loss_falls_on_a_fixed_batch(fit, norm):
 
 
 def test_registered():
-    assert _ENTRIES["mlp"].obj is MLP
-    assert _ENTRIES["mlp"].kind == "model"
+    assert get("mlp").obj is MLP
+    assert get("mlp").kind == "model"
     assert isinstance(MLP(in_dim=2, out_dim=2).head, nn.Linear)

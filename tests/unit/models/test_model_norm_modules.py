@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from layerwise._registry import _ENTRIES
+from layerwise._registry import get
 from layerwise.nn import ACTIVATIONS, DepthScaledNorm, RMSNorm, make_activation, make_norm
 
 
@@ -61,5 +61,5 @@ def test_factories_build_and_reject_unknown_names():
 
 
 def test_modules_are_registered():
-    assert _ENTRIES["rms_norm"].obj is RMSNorm
-    assert _ENTRIES["depth_scaled_norm"].arxiv == "2502.05795"
+    assert get("rms_norm").obj is RMSNorm
+    assert get("depth_scaled_norm").arxiv == "2502.05795"

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from layerwise._registry import _ENTRIES
+from layerwise._registry import get
 from layerwise.layers import block_names
 from layerwise.models import ViT
 from layerwise.models.gpt import GPT
@@ -60,4 +60,4 @@ def test_loss_falls_on_a_fixed_batch(fit):
 
 
 def test_registered():
-    assert _ENTRIES["vit"].arxiv == "2010.11929"
+    assert get("vit").arxiv == "2010.11929"
