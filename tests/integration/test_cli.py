@@ -62,6 +62,6 @@ def test_analyze_writes_a_depth_report(tmp_path):
     result = runner.invoke(app, ["analyze", "gpt", "-o", str(out), "--n-seq", "2", "--seq-len", "16"])
     assert result.exit_code == 0, result.output
     html = out.read_text()
-    assert "blocks.11" in html and "lw-figure" in html
+    assert "blocks.11" in html and "lw-figure" in html and "Layer similarity (linear CKA)" in html
     bad = runner.invoke(app, ["analyze", str(tmp_path / "missing.pt"), "-o", str(out)])
     assert bad.exit_code == 2 and "missing.pt" in " ".join(bad.output.split())

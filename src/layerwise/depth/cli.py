@@ -26,11 +26,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from layerwise.analysis import cka_matrix
 from layerwise.data import text_corpus
+from layerwise.depth._trace import trace
 from layerwise.depth.adapters import adapt
 from layerwise.depth.attention import activation_grad_norms, attention_entropy, inflection_layers
 from layerwise.depth.logit_lens import logit_lens
-from layerwise.depth.sections import depth_profile_section, logit_lens_section, skip_section
+from layerwise.depth.sections import cka_section, depth_profile_section, logit_lens_section, skip_section
 from layerwise.depth.skip import removal_delta_loss, skip_matrix
 from layerwise.depth.usage import depth_usage
 from layerwise.monitor import RunLog
@@ -143,6 +145,8 @@ def analyze(model_spec: str, data: str = "pydoc", out: str | Path = "report.html
         effects = skip_matrix(model, batch, adapter=ad)
         sections.append(skip_section(effects))
         per_layer["skip_output_effect"] = effects.output
+    stream = [h.reshape(-1, h.shape[-1]) for h in trace(ad, batch).outputs]
+    sections.append(cka_section(cka_matrix(stream), list(ad.names)))
     run = out.with_suffix("") if out.suffix else out / "run"
     meta = {"model": model_spec, "data": data, "n_seq": n_seq, "seq_len": seq_len, "inflection": infl.layers}
     with RunLog(run, meta=meta) as log:

@@ -1,4 +1,4 @@
-"""Report sections for depth diagnostics: depth profile, skip matrix, logit-lens KL.
+"""Report sections for depth diagnostics: depth profile, skip matrix, logit-lens KL, CKA matrix.
 
 Figures for Do Language Models Use Their Depth Efficiently? (Csordás, Manning and Potts, 2025,
 arXiv 2505.13898): each sublayer's relative contribution and cosine to the residual along depth,
@@ -29,7 +29,7 @@ from layerwise.depth.usage import DepthUsage
 from layerwise.report import Section
 from layerwise.report.render import add_axes, fmt, new_figure, plot_text, style
 
-__all__ = ["depth_profile_section", "logit_lens_section", "skip_section"]
+__all__ = ["cka_section", "depth_profile_section", "logit_lens_section", "skip_section"]
 
 _PANELS = (("block_contrib", "||x_{l+1} - x_l|| / ||x_l||"), ("attn_contrib", "||attn|| / ||x||"),
            ("mlp_contrib", "||mlp|| / ||residual before mlp||"), ("mlp_cos", "cos(mlp, residual)"))
@@ -97,3 +97,20 @@ def logit_lens_section(lenses: Mapping[str, LogitLens]) -> Section:
     return Section("Logit lens", figures=(fig,),
                    text="KL divergence from each layer's logit-lens next-token distribution "
                         "to the final one.")
+
+
+def cka_section(matrix: np.ndarray, names: list[str],
+                title: str = "Layer similarity (linear CKA)") -> Section:
+    """A layer x layer linear-CKA heatmap (Kornblith et al., 2019, arXiv 1905.00414); NaN = degenerate."""
+    with style():
+        fig = new_figure(4.2, 3.6)
+        ax = add_axes(fig, left=0.9, bottom=0.9)
+        image = ax.imshow(np.ma.masked_invalid(matrix), vmin=0.0, vmax=1.0, cmap="viridis", origin="lower")
+        ticks = np.arange(len(names))
+        step = max(1, len(names) // 12)
+        ax.set_xticks(ticks[::step], [plot_text(n, 14) for n in names[::step]], rotation=90, fontsize=6)
+        ax.set_yticks(ticks[::step], [plot_text(n, 14) for n in names[::step]], fontsize=6)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return Section(title, figures=(fig,),
+                   text="Linear CKA between the residual stream after every pair of blocks, on all "
+                        "tokens of the batch (float64; a degenerate layer shows as a gap).")
