@@ -5,8 +5,8 @@ Attention Saturation and Gradient Suppression at Inflection Layers (Wang Zixian,
 its lower layers; adapting only the inflection layers (low attention entropy, steep activation-
 gradient decay) with LoRA beats uniform LoRA and full fine-tuning on a shifted target task, while
 for an under-trained ("UNDER") source model the same placement hurts. Tiny reproduction
-(shared/papers/SPECS-B.md, paper 8; BERT/SST-2 are not offline): a 6-layer GPT classifier (mean
-of the first two output logits over positions) on token windows of a random Markov chain
+(shared/papers/SPECS-B.md, paper 8; BERT/SST-2 are not offline): a 6-layer GPT classifier (the first
+two output logits at the last position) on token windows of a random Markov chain
 (``layerwise.data.markov_tokens``). Source task: does keyword set A occur more often than set B?
 Target task: the keywords are renamed and an inserted negation token flips the label. The source
 model is pre-trained for ``under_steps`` (UNDER, about one epoch) and ``over_steps`` (OVER, about
@@ -91,7 +91,9 @@ def _task(cfg: InflectionLoRAConfig, n: int, split: str, target: bool, seed: int
 
 
 def _class_logits(logits: Tensor) -> Tensor:
-    return logits[..., :2].mean(dim=1)
+    """The first two logits at the last position: the only one a causal model lets see the whole
+    window (a mean over positions left the target task unlearnable, even by full fine-tuning)."""
+    return logits[:, -1, :2]
 
 
 def _model(cfg: InflectionLoRAConfig) -> GPT:
