@@ -55,6 +55,7 @@ class StepCollector:
         self.sample_sq: dict[int, Tensor] = {}
         self.batch_sq: dict[int, Tensor] = {}
         self.linear_calls: dict[int, int] = {}
+        self.noise_invalid: set[int] = set()
         self.values: dict[str, Tensor] = {}
         self.fired = 0
         self.samples_due = samples_due
@@ -107,12 +108,15 @@ class StepCollector:
                 "a Linear ran twice in one step or the batch has < 2 samples: noise needs one "
                 "call per step on a batch of >= 2"
             )
+            self.noise_invalid.add(idx)  # the layer's other Linears must not leave a partial sum
             self.sample_sq.pop(idx, None)
             return
         scale = float(inputs.shape[0]) if self.loss_reduction == "mean" else 1.0
         bias = module.bias is not None and module.bias.requires_grad
 
         def on_grad(g: Tensor, a: Tensor = inputs) -> None:
+            if idx in self.noise_invalid:
+                return
             sq = linear_sample_sq_norms(a, g, scale, bias)
             bsq = linear_batch_sq_norm(a, g, scale, bias)
             self.sample_sq[idx] = self.sample_sq.get(idx, 0) + sq
@@ -194,6 +198,8 @@ class StepCollector:
                 keys += [(names[i], metric) for i in rows]
                 chunks.append(per_layer[rows])
         for idx, sq in self.sample_sq.items():
+            if idx in self.noise_invalid:
+                continue
             trace, snr = noise_stats(sq, self.batch_sq[idx], sq.shape[0])
             for metric, value in (("grad_noise", trace), ("grad_snr", snr)):
                 if metric in self.want:

@@ -161,3 +161,20 @@ def test_layers_of_different_widths_are_batched_exactly():
             assert got[(str(i), name)] == pytest.approx(fn(h).item(), rel=1e-5, abs=1e-7), (i, name)
         expected = A.act_max_median(h).item()
         assert got[(str(i), "act_max_median")] == pytest.approx(expected, rel=1e-5, nan_ok=True)
+
+
+def test_noise_of_a_layer_with_a_reused_linear_is_withheld_not_partial():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.b(torch.tanh(self.a(self.a(x))))  # `a` runs twice: per-sample norms invalid
+
+    model = nn.Sequential(Twice(), nn.Sequential(nn.Linear(4, 4)))
+    with Monitor(model, metrics=["grad_noise"]) as mon:
+        with mon.step(0):
+            model(torch.randn(6, 4)).sum().backward()
+        layers = {r["layer"] for r in mon.table().to_pylist()}
+    assert layers == {"1"} and "ran twice" in mon.unmonitored["0:grad_noise"]
