@@ -49,6 +49,7 @@ class InflectionLoRAConfig:
     seq_len: int = 32
     vocab: int = 40
     n_keywords: int = 3
+    negation: float = 0.5  # share of target windows with the label-flipping negation token
     n_source: int = 2000
     n_target: int = 500
     n_test: int = 1000
@@ -81,7 +82,7 @@ def _task(cfg: InflectionLoRAConfig, n: int, split: str, target: bool, seed: int
     x, _ = chain.batch(4 * n, cfg.seq_len, split=split, generator=gen)
     y = _label(x, a, b)
     if target:
-        neg = torch.rand(len(x), generator=gen) < 0.5
+        neg = torch.rand(len(x), generator=gen) < cfg.negation
         pos = torch.randint(0, cfg.seq_len, (len(x),), generator=gen)
         x[neg, pos[neg]] = cfg.vocab  # the negation token is outside the chain's vocabulary
         y = torch.where((y >= 0) & neg, 1 - y, y)
