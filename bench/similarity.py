@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from layerwise.analysis import MinibatchCKA, cka_matrix, linear_cka
+from layerwise.layers import block_outputs
 from layerwise.models import MLP
 
 
@@ -125,18 +126,6 @@ def pair_workload(rounds: int, CKA) -> dict:
     for name, (t, v) in rows.items():
         print(f"  {name:48s} {t:7.3f} s   {v:.8f}")
     return {k: {"seconds": t, "cka": v} for k, (t, v) in rows.items()}
-
-
-def block_outputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    outs: list[torch.Tensor] = []
-    handles = [b.register_forward_hook(lambda _m, _i, o: outs.append(o.detach())) for b in model.blocks]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return outs
 
 
 def collapsed_workload(CKA) -> dict:

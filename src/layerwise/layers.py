@@ -19,6 +19,7 @@ import fnmatch
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import torch
 from torch import nn
 
 Selector = Any  # str | type | tuple[type, ...] | int | slice | Callable | list of those
@@ -113,6 +114,21 @@ def get_module(model: nn.Module, name: str) -> nn.Module:
     if name not in modules:
         raise LookupError(_empty_match_message(module_names(model), name))
     return modules[name]
+
+
+def block_outputs(model: nn.Module, *inputs: Any) -> list[torch.Tensor]:
+    """Run ``model(*inputs)`` without gradients and return each block's output, detached, in order."""
+    outs: list[torch.Tensor] = []
+    modules = dict(model.named_modules())
+    handles = [modules[name].register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
+               for name in block_names(model)]
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return outs
 
 
 Predicate = Callable[[str, nn.Module], bool]

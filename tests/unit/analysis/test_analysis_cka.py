@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from layerwise.analysis import (
     DegenerateActivationWarning,
@@ -19,6 +18,7 @@ from layerwise.analysis import (
     minibatch_cka,
     streamed_cka,
 )
+from layerwise.layers import block_outputs
 from layerwise.models import MLP
 
 
@@ -84,25 +84,13 @@ def test_identical_and_bounds():
     assert 0.0 <= linear_cka(x, torch.randn(100, 10)) <= 1.0
 
 
-def _block_outputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    outs: list[torch.Tensor] = []
-    handles = [b.register_forward_hook(lambda _m, _i, o: outs.append(o.detach())) for b in model.blocks]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return outs
-
-
 def test_collapsed_deep_relu_mlp_gives_the_float64_answer():
     """DESIGN's lesson: the default-init 16-layer ReLU MLP, whose deep per-unit spread collapses to ~1e-7."""
     model = MLP(in_dim=32, out_dim=10, depth=16, width=256)
     x = torch.randn(64, 32)
-    acts32 = _block_outputs(model, x)
+    acts32 = block_outputs(model, x)
     assert acts32[-1].std(dim=0).mean() < 1e-6  # the pathology is really there
-    truth = cka_matrix(_block_outputs(copy.deepcopy(model).double(), x.double()))
+    truth = cka_matrix(block_outputs(copy.deepcopy(model).double(), x.double()))
     m = cka_matrix(acts32)
     assert np.isfinite(m).all() and np.allclose(np.diag(m), 1.0) and np.allclose(m, m.T)
     assert np.abs(m - truth).max() < 1e-3  # float32 activations, float64 statistics: still the right answer

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from layerwise import layers
+
 
 def _fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int = 30, lr: float = 1e-2):
     """Adam on one fixed batch; returns (initial loss, final loss) in the model's mode."""
@@ -49,15 +51,4 @@ def no_activation_refs() -> Callable:
 def block_outputs() -> Callable:
     """Run ``model(x)`` and return each ``blocks.N`` output (detached), via forward hooks."""
 
-    def run(model: nn.Module, x: Tensor) -> list[Tensor]:
-        outs: list[Tensor] = []
-        handles = [b.register_forward_hook(lambda _m, _i, o: outs.append(o.detach())) for b in model.blocks]
-        try:
-            with torch.no_grad():
-                model(x)
-        finally:
-            for h in handles:
-                h.remove()
-        return outs
-
-    return run
+    return layers.block_outputs
