@@ -3,9 +3,12 @@
 Workloads (issue #3): (a) 16-layer MLP, width 256, batch 128; (b) the reference GPT, 12 layers,
 d=128, seq 128, batch 16; on CUDA also (c) GPT 12 layers, d=768, seq 1024, batch 8, bf16.
 Variants: plain; economy tier every step (and without ``update_ratio``, whose exact weight snapshot
-is the costliest part on small models); business tier (both tiers) every 10 steps; a naive hook
-logger (per-layer ``.item()`` on activation stats and per-parameter gradient norms, the simple
-baseline). Variants are interleaved round by round so machine drift hits all of them alike.
+is the costliest part on small models); on CUDA also economy with ``sync="deferred"`` (no host
+wait at all); business tier (both tiers) every 10 steps; a naive hook logger (per-layer ``.item()``
+on activation stats and per-parameter gradient norms, the simple baseline). Variants are
+interleaved round by round so machine drift hits all of them alike. On the CPU each step is timed;
+on CUDA a run of steps is timed between two synchronisations (a per-step sync would hide the cost
+of the Monitor's own), and its mean step time is one sample.
 
     python bench/monitor_overhead.py [--rounds 7] [--steps 15] [--only mlp|gpt|gpt-large] [--json out.json]
 """
@@ -71,8 +74,11 @@ def time_steps(model, loss_fn, autocast, variant: str, steps: int, device: str, 
     times = []
     with ExitStack() as stack:
         mon = naive = None
-        if variant == "economy":
-            mon = stack.enter_context(Monitor(model, metrics="economy", every=1, optimizer=opt, log=tmp))
+        if variant in ("economy", "economy-deferred"):
+            sync = "deferred" if variant == "economy-deferred" else "step"
+            on_nonfinite = "record" if sync == "deferred" else "raise"
+            mon = stack.enter_context(Monitor(model, metrics="economy", every=1, optimizer=opt, log=tmp,
+                                              sync=sync, on_nonfinite=on_nonfinite))
         elif variant == "economy-no-update":
             metrics = [m.name for m in resolve("economy") if m.name != "update_ratio"]
             mon = stack.enter_context(Monitor(model, metrics=metrics, every=1, optimizer=opt, log=tmp))
@@ -81,9 +87,10 @@ def time_steps(model, loss_fn, autocast, variant: str, steps: int, device: str, 
         elif variant == "naive":
             naive = NaiveLogger(model)
             stack.callback(naive.close)
+        per_step = device != "cuda"
+        _sync(device)
+        start = time.perf_counter()
         for i in range(steps):
-            _sync(device)
-            start = time.perf_counter()
             with mon.step(i) if mon else nullcontext():
                 with (autocast or nullcontext)():
                     loss = loss_fn()
@@ -92,8 +99,12 @@ def time_steps(model, loss_fn, autocast, variant: str, steps: int, device: str, 
                 naive.after_backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
-            _sync(device)
-            times.append(time.perf_counter() - start)
+            if per_step:
+                times.append(time.perf_counter() - start)
+                start = time.perf_counter()
+        _sync(device)
+        if not per_step:
+            times.append((time.perf_counter() - start) / steps)
     return times
 
 
@@ -105,6 +116,8 @@ def _sync(device: str) -> None:
 def measure(name: str, make: Callable, device: str, rounds: int, steps: int) -> dict:
     model, loss_fn, autocast = make(device)
     variants = ["plain", "economy", "economy-no-update", "business/10", "naive"]
+    if device == "cuda":
+        variants.insert(2, "economy-deferred")
     samples: dict[str, list[float]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for v in variants:  # warm-up
@@ -142,7 +155,9 @@ def main() -> None:
         if args.only in (None, name):
             results.append(measure(name, make, device, args.rounds, args.steps))
             r = results[-1]
-            print(f"{name:10s} {device}: plain {r['plain_ms']:.1f} ms | economy/1 {r['economy']:.3f}x | "
+            deferred = f" | deferred sync {r['economy-deferred']:.3f}x" if "economy-deferred" in r else ""
+            print(f"{name:10s} {device}: plain {r['plain_ms']:.1f} ms | economy/1 {r['economy']:.3f}x"
+                  f"{deferred} | "
                   f"economy without update_ratio {r['economy-no-update']:.3f}x | business/10 "
                   f"{r['business/10']:.3f}x | naive hook logger {r['naive']:.3f}x", flush=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); target: economy/1 <= 1.10x "

@@ -9,6 +9,7 @@ the requested subset in a few fused reductions, in float32, on the tensor's devi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -73,91 +74,118 @@ FORWARD = ("act_rms", "act_mean", "act_max", "act_max_median", "dead_fraction", 
 
 
 @dataclass
-class Partial:
-    """Per-layer pieces taken in the forward hook; finished for all layers at once.
+class Pieces:
+    """What the forward metrics need of ``L`` layer outputs, one row per layer.
 
-    ``sumsq`` (dot product), per-unit ``unit_sum`` / ``unit_min`` / ``unit_max`` (one pass each
-    over the units' axis) and ``sample`` (<= 512 strided entries, for the max/median ratio).
-    The global sum, min and max follow from the per-unit ones.
+    ``l2`` norms (L,), per-unit ``unit_sum`` / ``unit_max`` (L, units), the global ``minimum`` (L,)
+    and ``sample`` (L, <= 512 strided entries, for the max/median ratio); ``numel`` and ``units``
+    give each layer's sizes. The global sum and max follow from the per-unit ones. Rows of layers
+    narrower than the widest are padded (sum 0, max -inf, sample 0).
     """
 
-    sumsq: Tensor
+    l2: Tensor
     unit_sum: Tensor
-    unit_min: Tensor
     unit_max: Tensor
-    numel: int
+    minimum: Tensor
+    numel: tuple[int, ...]
+    units: tuple[int, ...]
     sample: Tensor | None = None
 
 
-def activation_partial(h: Tensor, names: tuple[str, ...], unit_dim: int = -1) -> Partial:
-    """Reduce a layer output to the few tensors ``finish_activation_stats`` needs (no sync)."""
+def stacked_pieces(stack: Tensor, names: tuple[str, ...], unit_dim: int = -1) -> Pieces:
+    """:class:`Pieces` of ``L`` same-shaped outputs stacked along a new first axis, in four or
+    five reductions for all of them; ``unit_dim`` indexes the axes of one output. No host sync."""
+    n_layers, out_dims = stack.shape[0], stack.dim() - 1
+    flat = stack.reshape(n_layers, -1)
+    if out_dims < 2:  # a scalar or a vector per layer: its entries are samples of one unit
+        per_unit, dims = flat.unsqueeze(-1), 1
+    elif unit_dim % out_dims == out_dims - 1:
+        per_unit, dims = stack.reshape(n_layers, -1, stack.shape[-1]), 1
+    else:
+        per_unit = stack
+        dims = tuple(d for d in range(1, stack.dim()) if d != unit_dim % out_dims + 1)
+    unit_sum = per_unit.sum(dims)
+    numel = flat.shape[1]
+    sample = flat[:, :: max(1, numel // MEDIAN_SAMPLE)].clone() if "act_max_median" in names else None
+    return Pieces(torch.linalg.vector_norm(flat, dim=1), unit_sum, per_unit.amax(dims), flat.amin(1),
+                  (numel,) * n_layers, (unit_sum.shape[1],) * n_layers, sample)
+
+
+def layer_pieces(h: Tensor, names: tuple[str, ...], unit_dim: int = -1) -> Pieces:
+    """:class:`Pieces` of one layer output of any float dtype and layout (L = 1)."""
     x = h.detach()
     if x.dtype not in (torch.float32, torch.float64):
         x = x.float()
-    flat = x.reshape(-1)
-    if x.dim() < 2:
-        x, unit_dim = flat.reshape(-1, 1), -1
-    if unit_dim in (-1, x.dim() - 1):
-        x, dims = x.reshape(-1, x.shape[-1]), 0
-    else:
-        dims = tuple(d for d in range(x.dim()) if d != unit_dim % x.dim())
-    # amin + amax: aminmax(dim=...) is 10x slower on CPU
-    lo, hi, total = x.amin(dims), x.amax(dims), x.sum(dims)
-    sample = None
-    if "act_max_median" in names:
-        sample = flat[:: max(1, flat.numel() // MEDIAN_SAMPLE)].clone()
-    return Partial(torch.dot(flat, flat), total, lo, hi, flat.numel(), sample)
+    return stacked_pieces(x.unsqueeze(0), names, unit_dim)
 
 
-def part_sizes(parts: list[Partial]) -> tuple[Tensor, Tensor]:
-    """(entries, units) of each part as float tensors on the parts' device (cache them: on a GPU
-    building them is a host-to-device copy)."""
-    device = parts[0].sumsq.device
-    n = torch.tensor([p.numel for p in parts], device=device, dtype=torch.float32)
-    return n, torch.tensor([p.unit_sum.numel() for p in parts], device=device, dtype=torch.float32)
+def concat_pieces(parts: list[Pieces]) -> Pieces:
+    """One :class:`Pieces` of all layers in ``parts`` (unit rows padded to the widest)."""
+    if len(parts) == 1:
+        return parts[0]
+    samples = [p.sample for p in parts]
+    return Pieces(
+        torch.cat([p.l2 for p in parts]), _padded([p.unit_sum for p in parts], 0.0),
+        _padded([p.unit_max for p in parts], -torch.inf), torch.cat([p.minimum for p in parts]),
+        sum((p.numel for p in parts), ()), sum((p.units for p in parts), ()),
+        _padded(samples, 0.0) if all(s is not None for s in samples) else None,
+    )
 
 
-def finish_activation_stats(parts: list[Partial], names: tuple[str, ...] = FORWARD,
-                            sizes: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
-    """Per-layer values (one entry per part) of the forward metrics ``names``, batched over layers.
+def finish_activation_stats(pieces: Pieces, names: tuple[str, ...] = FORWARD) -> dict[str, Tensor]:
+    """Per-layer values (one entry per row of ``pieces``) of the forward metrics ``names``.
 
     ``act_max`` propagates NaN and Inf exactly, so it doubles as the non-finite detector; the
     median of ``act_max_median`` is over the non-zero sampled entries (NaN when all are zero).
-    ``sizes`` is ``part_sizes(parts)``, computed here when not given.
     """
     want = set(names)
-    n, units = sizes if sizes is not None else part_sizes(parts)
+    device = pieces.l2.device
+    n, units = _sizes(pieces.numel, device), _sizes(pieces.units, device)
     out: dict[str, Tensor] = {}
     if "act_rms" in want:
-        out["act_rms"] = (torch.stack([p.sumsq for p in parts]).float() / n).sqrt()
-    if want & {"act_mean", "bias_shift"}:
-        sums = _padded([p.unit_sum for p in parts], 0.0)
-        out["act_mean"] = sums.sum(dim=1) / n
-        unit_means = sums / (n / units)[:, None]
+        out["act_rms"] = pieces.l2.float() / n**0.5
+    if "act_mean" in want:
+        out["act_mean"] = pieces.unit_sum.sum(dim=1).float() / n
+    if "bias_shift" in want:
+        unit_means = pieces.unit_sum.float() / _column(n / units)
         out["bias_shift"] = (unit_means.pow(2).sum(dim=1) / units).sqrt()
-    unit_max = _padded([p.unit_max for p in parts], -torch.inf)
-    lo = _padded([p.unit_min for p in parts], torch.inf).amin(dim=1)
-    out["act_max"] = torch.maximum(unit_max.amax(dim=1), -lo)
+    unit_max = pieces.unit_max.float()
+    out["act_max"] = torch.maximum(unit_max.amax(dim=1), -pieces.minimum.float())
     if "dead_fraction" in want:  # padding entries (-inf) are not units: subtract them
         dead = (unit_max <= 0).sum(dim=1) - (unit_max.shape[1] - units)
         out["dead_fraction"] = dead / units
-    if "act_max_median" in want and all(p.sample is not None for p in parts):
-        sample = _padded([p.sample for p in parts], 0.0).abs()
+    if "act_max_median" in want and pieces.sample is not None:
+        sample = pieces.sample.float().abs()
         median = torch.where(sample > 0, sample, torch.nan).nanmedian(dim=1).values
         out["act_max_median"] = out["act_max"] / median
     return out
 
 
+def _sizes(values: tuple[int, ...], device: torch.device) -> float | Tensor:
+    """Per-layer sizes as a Python number when all layers agree (no host-to-device copy), else as
+    a cached device tensor."""
+    return float(values[0]) if len(set(values)) == 1 else _size_tensor(values, device)
+
+
+@functools.lru_cache(maxsize=128)
+def _size_tensor(values: tuple[int, ...], device: torch.device) -> Tensor:
+    return torch.tensor(values, device=device, dtype=torch.float32)
+
+
+def _column(x: float | Tensor) -> float | Tensor:
+    return x[:, None] if isinstance(x, Tensor) else x
+
+
 def _padded(rows: list[Tensor], value: float) -> Tensor:
-    """Stack equal-length rows; pad with ``value`` when layers differ in width."""
+    """Concatenate (L_i, k_i) blocks along the first axis, padding rows to the widest with ``value``."""
     try:
-        return torch.stack(rows).float()
+        return torch.cat(rows)
     except RuntimeError:
-        return torch.nn.utils.rnn.pad_sequence([r.float() for r in rows], batch_first=True,
+        return torch.nn.utils.rnn.pad_sequence([row for r in rows for row in r], batch_first=True,
                                                padding_value=value)
 
 
 def activation_stats(h: Tensor, names: tuple[str, ...], unit_dim: int = -1) -> Tensor:
     """The metrics ``names`` (a subset of FORWARD) of one output ``h``, in that order."""
-    done = finish_activation_stats([activation_partial(h, names, unit_dim)], names)
+    done = finish_activation_stats(layer_pieces(h, names, unit_dim), names)
     return torch.stack([done[n][0] for n in names])

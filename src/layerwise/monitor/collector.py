@@ -7,12 +7,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from layerwise.metrics.activations import Partial, activation_partial, finish_activation_stats, part_sizes
+from layerwise.metrics.activations import Pieces, concat_pieces, finish_activation_stats, layer_pieces
 from layerwise.metrics.base import MetricSpec
 from layerwise.metrics.gradients import squared_norms
 from layerwise.metrics.noise import linear_batch_sq_norm, linear_sample_sq_norms, noise_stats
 from layerwise.monitor.gathered import Gathered
 from layerwise.monitor.layout import Layout
+from layerwise.monitor.stacks import OutputStacks
 
 
 def first_tensor(output: Any) -> Tensor | None:
@@ -38,7 +39,7 @@ class StepCollector:
         self.unmonitored: dict[str, str] = {}
         self.optimizer: torch.optim.Optimizer | None = None
         self._zero = torch.zeros((), device=layout.member.device)
-        self._sizes: dict[tuple, tuple[Tensor, Tensor]] = {}
+        self._stacks = OutputStacks()
         self._before: list[Tensor] | None = None
         self.reset()
 
@@ -46,7 +47,8 @@ class StepCollector:
         self.optimizer = optimizer
 
     def reset(self, samples_due: bool = True) -> None:
-        self.fwd: dict[int, Partial] = {}
+        self.fwd: dict[int, Pieces | None] = {}  # None: the output waits in a stack
+        self._stacks.reset()
         self.fwd_order: list[int] = []
         self.bwd: dict[int, Tensor] = {}
         self.bwd_order: list[int] = []
@@ -77,8 +79,13 @@ class StepCollector:
                 "select another layer with layers=..."
             )
             return
-        if self.layout.forward_names[idx]:
-            self.fwd[idx] = activation_partial(t, self.layout.forward_names[idx], self.layout.unit_dims[idx])
+        names, unit_dim = self.layout.forward_names[idx], self.layout.unit_dims[idx]
+        if names:
+            if self._stacks.fits(t):
+                self._stacks.add(idx, t, names, unit_dim)
+                self.fwd[idx] = None
+            else:
+                self.fwd[idx] = layer_pieces(t, names, unit_dim)
             self.fwd_order.append(idx)
         if self.wants_backward and t.requires_grad:
             self._hook_gradient(idx, t)
@@ -189,14 +196,14 @@ class StepCollector:
         chunks: list[Tensor] = []
         names = self.layout.names
         self._forward_rows(keys, chunks)
-        for idx in self.bwd_order:
-            keys.append((names[idx], "act_grad_norm"))
-            chunks.append(self.bwd[idx])
+        if self.bwd_order:
+            keys += [(names[i], "act_grad_norm") for i in self.bwd_order]
+            chunks.append(torch.stack([self.bwd[i] for i in self.bwd_order]))
         for metric, per_layer in self.params.items():
             if metric in self.want:
                 rows = self.layout.matrix_rows if metric == "eff_lr" else self.layout.param_rows
                 keys += [(names[i], metric) for i in rows]
-                chunks.append(per_layer[rows])
+                chunks.append(per_layer if len(rows) == len(names) else per_layer[rows])
         for idx, sq in self.sample_sq.items():
             if idx in self.noise_invalid:
                 continue
@@ -208,24 +215,22 @@ class StepCollector:
         for name, value in self.values.items():
             keys.append(("", name))
             chunks.append(value)
-        values = torch.cat([c.reshape(-1).float() for c in chunks]) if chunks else torch.zeros(0)
+        values = torch.cat([c.reshape(-1) for c in chunks]).float() if chunks else torch.zeros(0)
         return Gathered(step, keys, values, [names[i] for i in self.fwd_order],
                         [names[i] for i in self.bwd_order], list(reversed(names)))
 
     def _forward_rows(self, keys: list, chunks: list) -> None:
-        """Finish the forward partials, batched over layers that want the same metrics."""
+        """Finish the forward statistics: each stack at once, the other layers batched by metrics."""
         groups: dict[tuple[str, ...], list[int]] = {}
         for idx in self.fwd_order:
-            groups.setdefault(self.layout.forward_names[idx], []).append(idx)
-        for metrics, members in groups.items():
-            parts = [self.fwd[i] for i in members]
-            key = (tuple(members), tuple(p.numel for p in parts))
-            if key not in self._sizes:  # constant across steps; avoids a host-to-device copy
-                if len(self._sizes) > 64:  # variable shapes (e.g. sequence lengths): stay bounded
-                    self._sizes.clear()
-                self._sizes[key] = part_sizes(parts)
-            done = finish_activation_stats(parts, metrics, self._sizes[key])
-            for metric in metrics:
+            if self.fwd[idx] is not None:
+                groups.setdefault(self.layout.forward_names[idx], []).append(idx)
+        batches = self._stacks.pieces()
+        batches += [(members, names, concat_pieces([self.fwd[i] for i in members]))
+                    for names, members in groups.items()]
+        for members, names, pieces in batches:
+            done = finish_activation_stats(pieces, names)
+            for metric in names:
                 keys += [(self.layout.names[i], metric) for i in members]
                 chunks.append(done[metric])
 

@@ -11,6 +11,19 @@ from layerwise import Monitor
 from layerwise.metrics import activations as A
 from layerwise.metrics import gradients as G
 from layerwise.metrics import noise as N
+from layerwise.monitor import stacks
+
+# How layer outputs are reduced: one by one in the hook, in chunks of 3 (16 layers leave a partial
+# chunk), or all layers of a shape in one chunk.
+PATHS = {"per-layer": 0, "chunks-of-3": None, "one-chunk": 1 << 30}
+
+
+@pytest.fixture(params=list(PATHS))
+def reduction_path(request, monkeypatch):
+    """Set CHUNK_BYTES for the path; chunks-of-3 is sized from the test MLP's output (8 x 8 floats)."""
+    chunk = PATHS[request.param]
+    monkeypatch.setattr(stacks, "CHUNK_BYTES", 3 * 8 * 8 * 4 if chunk is None else chunk)
+    return request.param
 
 
 def run_one_step(model, x, y, lr=0.1, metrics="all"):
@@ -34,7 +47,7 @@ def naive_block_outputs(model, x):
     return outs, model.head(h)
 
 
-def test_forward_and_backward_metrics_match_naive(mlp, batch):
+def test_forward_and_backward_metrics_match_naive(mlp, batch, reduction_path):
     x, y = batch
     ref = copy.deepcopy(mlp)
     got = run_one_step(mlp, x, y)
@@ -143,7 +156,7 @@ def test_max_median_ratio_flags_a_massive_activation():
     assert A.activation_stats(h, ("act_max_median",)).item() == pytest.approx(500.0)
 
 
-def test_layers_of_different_widths_are_batched_exactly():
+def test_layers_of_different_widths_are_batched_exactly(reduction_path):
     """Layers of different widths share one batched reduction (padded): values stay exact."""
     torch.manual_seed(0)
     model = nn.Sequential(*[nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in ((5, 3), (3, 9), (9, 4))])
@@ -178,3 +191,60 @@ def test_noise_of_a_layer_with_a_reused_linear_is_withheld_not_partial():
             model(torch.randn(6, 4)).sum().backward()
         layers = {r["layer"] for r in mon.table().to_pylist()}
     assert layers == {"1"} and "ran twice" in mon.unmonitored["0:grad_noise"]
+
+
+@pytest.mark.parametrize("depth", [1, 3, 7])
+def test_chunked_reduction_matches_one_output_at_a_time(depth, monkeypatch):
+    """Chunks of 3 over 1, 3 or 7 layers (full, partial and mixed chunks) give each layer's values."""
+    monkeypatch.setattr(stacks, "CHUNK_BYTES", 3 * 4 * 6 * 4)
+    torch.manual_seed(depth)
+    outs = [torch.randn(4, 6) * (i + 1) for i in range(depth)]
+    names = A.FORWARD
+    group = stacks.OutputStacks()
+    for i, h in enumerate(outs):
+        assert group.fits(h)
+        group.add(i, h, names, -1)
+    [(members, _, pieces)] = group.pieces()
+    assert members == list(range(depth))
+    done = A.finish_activation_stats(pieces, names)
+    for i, h in enumerate(outs):
+        want = A.activation_stats(h, names)
+        torch.testing.assert_close(torch.stack([done[n][i] for n in names]), want, rtol=1e-5, atol=1e-7)
+
+
+def test_outputs_edited_in_place_later_are_measured_as_the_layer_produced_them(reduction_path):
+    """A later in-place op (ReLU(inplace=True), x.mul_) must not change what the Monitor saw."""
+
+    class Doubler(nn.Module):
+        def forward(self, x):
+            return x.mul_(2.0)  # edits the previous layer's output in place
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 6), Doubler(), nn.Linear(6, 2))
+    x = torch.randn(4, 5)
+    with Monitor(model, layers=["0"], metrics=["act_rms", "act_max"]) as mon:
+        with mon.step(0), torch.no_grad():
+            model(x)
+        got = {r["metric"]: r["value"] for r in mon.table().to_pylist()}
+    h = model[0](x).detach()
+    assert got["act_rms"] == pytest.approx(A.act_rms(h).item(), rel=1e-5)
+    assert got["act_max"] == pytest.approx(A.act_max(h).item(), rel=1e-6)
+
+
+def test_conv_layers_reduce_over_channels_on_every_path(reduction_path):
+    """Conv outputs (N, C, H, W): units are channels, on the hook path and the stacked one."""
+    torch.manual_seed(1)
+    model = nn.Sequential(*[nn.Sequential(nn.Conv2d(c, 4, 3, padding=1), nn.ReLU()) for c in (2, 4, 4)])
+    x = torch.randn(3, 2, 5, 5)
+    names = ["act_rms", "act_mean", "act_max", "dead_fraction", "bias_shift"]
+    with Monitor(model, metrics=names) as mon:
+        with mon.step(0), torch.no_grad():
+            model(x)
+        got = {(r["layer"], r["metric"]): r["value"] for r in mon.table().to_pylist()}
+    h = x
+    for i, block in enumerate(model):
+        h = block(h).detach()
+        want = {"act_rms": A.act_rms(h), "act_mean": A.act_mean(h), "act_max": A.act_max(h),
+                "dead_fraction": A.dead_fraction(h, 1), "bias_shift": A.bias_shift(h, 1)}
+        for name, value in want.items():
+            assert got[(str(i), name)] == pytest.approx(value.item(), rel=1e-5, abs=1e-7), (i, name)
