@@ -11,6 +11,11 @@ on CUDA a run of steps is timed between two synchronisations (a per-step sync wo
 of the Monitor's own), and its mean step time is one sample.
 
     python bench/monitor_overhead.py [--rounds 7] [--steps 15] [--only mlp|gpt|gpt-large] [--json out.json]
+                                     [--parts] [--parts-sync step|deferred]
+
+``--parts`` adds the economy tier's parts alone (activation statistics, activation gradients,
+parameter statistics with ``update_ratio``, and no statistics at all), to see where its cost
+lies; ``--parts-sync deferred`` runs them (and economy without ``update_ratio``) without host waits.
 """
 
 from __future__ import annotations
@@ -50,6 +55,18 @@ def gpt_workload(device: str, d_model=128, n_head=4, seq=128, batch=16, bf16=Fal
     return model, loss, autocast
 
 
+ECONOMY = [m.name for m in resolve("economy")]
+PARTS = {  # the economy tier without update_ratio, and its parts alone (--parts)
+    "economy-no-update": [m for m in ECONOMY if m != "update_ratio"],
+    "part:activations": [m for m in ECONOMY if m.startswith("act_") and m != "act_grad_norm"]
+    + ["dead_fraction"],
+    "part:act_grad": ["act_grad_norm"],
+    "part:params": ["grad_norm", "weight_norm", "update_ratio"],
+    "part:none": [],  # hooks, step protocol and log, no statistics
+}
+PART_SYNC = {"sync": "step", "on_nonfinite": "raise"}  # --parts-sync deferred: no host wait
+
+
 class NaiveLogger:
     """The simple baseline: forward hooks with per-layer .item(), per-parameter grad norms."""
 
@@ -79,9 +96,9 @@ def time_steps(model, loss_fn, autocast, variant: str, steps: int, device: str, 
             on_nonfinite = "record" if sync == "deferred" else "raise"
             mon = stack.enter_context(Monitor(model, metrics="economy", every=1, optimizer=opt, log=tmp,
                                               sync=sync, on_nonfinite=on_nonfinite))
-        elif variant == "economy-no-update":
-            metrics = [m.name for m in resolve("economy") if m.name != "update_ratio"]
-            mon = stack.enter_context(Monitor(model, metrics=metrics, every=1, optimizer=opt, log=tmp))
+        elif variant in PARTS:
+            mon = stack.enter_context(Monitor(model, metrics=PARTS[variant], every=1, optimizer=opt, log=tmp,
+                                              **PART_SYNC))
         elif variant == "business/10":
             mon = stack.enter_context(Monitor(model, metrics="business", every=10, optimizer=opt, log=tmp))
         elif variant == "naive":
@@ -113,9 +130,11 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def measure(name: str, make: Callable, device: str, rounds: int, steps: int) -> dict:
+def measure(name: str, make: Callable, device: str, rounds: int, steps: int, parts: bool) -> dict:
     model, loss_fn, autocast = make(device)
     variants = ["plain", "economy", "economy-no-update", "business/10", "naive"]
+    if parts:
+        variants += [v for v in PARTS if v.startswith("part:")]
     if device == "cuda":
         variants.insert(2, "economy-deferred")
     samples: dict[str, list[float]] = {v: [] for v in variants}
@@ -143,8 +162,12 @@ def main() -> None:
     parser.add_argument("--only", choices=["mlp", "gpt", "gpt-large"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json")
+    parser.add_argument("--parts", action="store_true")
+    parser.add_argument("--parts-sync", choices=["step", "deferred"], default="step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.parts_sync == "deferred":
+        PART_SYNC.update(sync="deferred", on_nonfinite="record")
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     workloads = {"mlp": mlp_workload, "gpt": gpt_workload}
@@ -153,13 +176,14 @@ def main() -> None:
     results = []
     for name, make in workloads.items():
         if args.only in (None, name):
-            results.append(measure(name, make, device, args.rounds, args.steps))
+            results.append(measure(name, make, device, args.rounds, args.steps, args.parts))
             r = results[-1]
             deferred = f" | deferred sync {r['economy-deferred']:.3f}x" if "economy-deferred" in r else ""
             print(f"{name:10s} {device}: plain {r['plain_ms']:.1f} ms | economy/1 {r['economy']:.3f}x"
                   f"{deferred} | "
                   f"economy without update_ratio {r['economy-no-update']:.3f}x | business/10 "
-                  f"{r['business/10']:.3f}x | naive hook logger {r['naive']:.3f}x", flush=True)
+                  f"{r['business/10']:.3f}x | naive hook logger {r['naive']:.3f}x"
+                  + "".join(f" | {k} {v:.3f}x" for k, v in r.items() if k.startswith("part:")), flush=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); target: economy/1 <= 1.10x "
           "on CPU, <= 1.03x on the CUDA gpt-large workload")
     if args.json:

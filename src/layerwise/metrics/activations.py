@@ -77,10 +77,11 @@ FORWARD = ("act_rms", "act_mean", "act_max", "act_max_median", "dead_fraction", 
 class Pieces:
     """What the forward metrics need of ``L`` layer outputs, one row per layer.
 
-    ``l2`` norms (L,), per-unit ``unit_sum`` / ``unit_max`` (L, units), the global ``minimum`` (L,)
+    ``l2`` norms (L,), ``unit_sum`` / ``unit_max`` (L, units) per unit where ``bias_shift`` /
+    ``dead_fraction`` need them, else (L, 1) over the whole output; the global ``minimum`` (L,)
     and ``sample`` (L, <= 512 strided entries, for the max/median ratio); ``numel`` and ``units``
-    give each layer's sizes. The global sum and max follow from the per-unit ones. Rows of layers
-    narrower than the widest are padded (sum 0, max -inf, sample 0).
+    give each layer's sizes. Rows of layers narrower than the widest are padded (sum 0, max -inf,
+    sample 0).
     """
 
     l2: Tensor
@@ -94,29 +95,53 @@ class Pieces:
 
 def stacked_pieces(stack: Tensor, names: tuple[str, ...], unit_dim: int = -1) -> Pieces:
     """:class:`Pieces` of ``L`` same-shaped outputs stacked along a new first axis, in four or
-    five reductions for all of them; ``unit_dim`` indexes the axes of one output. No host sync."""
-    n_layers, out_dims = stack.shape[0], stack.dim() - 1
+    five reductions for all of them; ``unit_dim`` indexes the axes of one output. Sums and norms
+    accumulate in float32 (float64 for float64 outputs); no host sync."""
+    n_layers = stack.shape[0]
     flat = stack.reshape(n_layers, -1)
-    if out_dims < 2:  # a scalar or a vector per layer: its entries are samples of one unit
-        per_unit, dims = flat.unsqueeze(-1), 1
-    elif unit_dim % out_dims == out_dims - 1:
-        per_unit, dims = stack.reshape(n_layers, -1, stack.shape[-1]), 1
+    acc = torch.float64 if stack.dtype == torch.float64 else torch.float32
+    per_unit, dims = _per_unit(stack, unit_dim)
+    if "bias_shift" in names:
+        unit_sum = per_unit.sum(dims, dtype=acc)
     else:
-        per_unit = stack
-        dims = tuple(d for d in range(1, stack.dim()) if d != unit_dim % out_dims + 1)
-    unit_sum = per_unit.sum(dims)
+        unit_sum = flat.sum(1, dtype=acc, keepdim=True)
+    if "dead_fraction" in names:
+        unit_max, minimum = per_unit.amax(dims), flat.amin(1)
+    else:
+        minimum, maximum = _min_max(flat)
+        unit_max = maximum[:, None]
     numel = flat.shape[1]
     sample = flat[:, :: max(1, numel // MEDIAN_SAMPLE)].clone() if "act_max_median" in names else None
-    return Pieces(torch.linalg.vector_norm(flat, dim=1), unit_sum, per_unit.amax(dims), flat.amin(1),
-                  (numel,) * n_layers, (unit_sum.shape[1],) * n_layers, sample)
+    return Pieces(torch.linalg.vector_norm(flat, dim=1, dtype=acc), unit_sum, unit_max, minimum,
+                  (numel,) * n_layers, (_unit_count(stack, unit_dim),) * n_layers, sample)
+
+
+def _per_unit(stack: Tensor, unit_dim: int) -> tuple[Tensor, int | tuple[int, ...]]:
+    """A view of ``stack`` and the axes to reduce so that one value per (layer, unit) remains."""
+    n_layers, out_dims = stack.shape[0], stack.dim() - 1
+    if out_dims < 2:  # a scalar or a vector per layer: its entries are samples of one unit
+        return stack.reshape(n_layers, -1, 1), 1
+    if unit_dim % out_dims == out_dims - 1:
+        return stack.reshape(n_layers, -1, stack.shape[-1]), 1
+    return stack, tuple(d for d in range(1, stack.dim()) if d != unit_dim % out_dims + 1)
+
+
+def _unit_count(stack: Tensor, unit_dim: int) -> int:
+    out_dims = stack.dim() - 1
+    return 1 if out_dims < 2 else stack.shape[unit_dim % out_dims + 1]
+
+
+def _min_max(flat: Tensor) -> tuple[Tensor, Tensor]:
+    """Row minima and maxima: one fused kernel on a GPU; two reductions on the CPU, where
+    ``aminmax`` along a dimension is several times slower than both."""
+    if flat.is_cuda:
+        return torch.aminmax(flat, dim=1)
+    return flat.amin(1), flat.amax(1)
 
 
 def layer_pieces(h: Tensor, names: tuple[str, ...], unit_dim: int = -1) -> Pieces:
     """:class:`Pieces` of one layer output of any float dtype and layout (L = 1)."""
-    x = h.detach()
-    if x.dtype not in (torch.float32, torch.float64):
-        x = x.float()
-    return stacked_pieces(x.unsqueeze(0), names, unit_dim)
+    return stacked_pieces(h.detach().unsqueeze(0), names, unit_dim)
 
 
 def concat_pieces(parts: list[Pieces]) -> Pieces:

@@ -248,3 +248,18 @@ def test_conv_layers_reduce_over_channels_on_every_path(reduction_path):
                 "dead_fraction": A.dead_fraction(h, 1), "bias_shift": A.bias_shift(h, 1)}
         for name, value in want.items():
             assert got[(str(i), name)] == pytest.approx(value.item(), rel=1e-5, abs=1e-7), (i, name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+@pytest.mark.parametrize("names", [A.FORWARD, ("act_rms", "act_mean", "act_max"), ("act_max_median",)])
+def test_every_float_dtype_and_metric_subset_matches_the_float64_definition(dtype, names):
+    """Half-precision outputs are reduced with float32 accumulation (no upcast copy); subsets
+    without per-unit metrics take whole-output reductions; all agree with the definitions."""
+    torch.manual_seed(5)
+    h = (torch.randn(3, 40, 24) * 2 + 0.3).relu().to(dtype)
+    got = A.activation_stats(h, names)
+    reference = {"act_rms": A.act_rms, "act_mean": A.act_mean, "act_max": A.act_max,
+                 "act_max_median": A.act_max_median, "dead_fraction": A.dead_fraction,
+                 "bias_shift": A.bias_shift}
+    want = torch.stack([reference[n](h) for n in names]).float()
+    torch.testing.assert_close(got.float(), want, rtol=1e-4, atol=1e-6)
