@@ -13,6 +13,7 @@ from layerwise.metrics.gradients import squared_norms
 from layerwise.metrics.noise import linear_batch_sq_norm, linear_sample_sq_norms, noise_stats
 from layerwise.monitor.gathered import Gathered
 from layerwise.monitor.layout import Layout
+from layerwise.monitor.snapshot import WeightSnapshot
 from layerwise.monitor.stacks import OutputStacks
 
 
@@ -40,7 +41,9 @@ class StepCollector:
         self.optimizer: torch.optim.Optimizer | None = None
         self._zero = torch.zeros((), device=layout.member.device)
         self._stacks = OutputStacks()
-        self._before: list[Tensor] | None = None
+        self._before: list[Tensor] | None = None  # per-tensor snapshot when the flat one can't be
+        self._flat = (WeightSnapshot(layout) if "update_ratio" in names and WeightSnapshot.supports(layout)
+                      else None)
         self.reset()
 
     def watch(self, optimizer: torch.optim.Optimizer) -> None:
@@ -133,25 +136,26 @@ class StepCollector:
 
     # -- parameters and updates ------------------------------------------------------------
     def grads_ready(self) -> None:
-        """Per-layer gradient and weight norms (and effective LR): one fused norm over all tensors."""
-        if self.params or not self.layout.params:
-            return
+        """Per-layer gradient norms, weight norms (unless the snapshot gave them) and effective LR:
+        one fused norm over all parameter tensors and a membership product."""
         lay = self.layout
-        want_grads = "grad_norm" in self.want
-        want_weights = bool(self.want & {"weight_norm", "update_ratio", "eff_lr"})
+        want_grads = "grad_norm" in self.want and "grad_norm" not in self.params
+        want_eff_lr = "eff_lr" in self.want and self.optimizer is not None and "eff_lr" not in self.params
+        want_weights = want_eff_lr or (bool(self.want & {"weight_norm", "update_ratio"})
+                                       and "weight_norm" not in self.params)
+        if not lay.params or not (want_grads or want_weights):
+            return
         tensors = []
         if want_grads:
             tensors += [p.grad if p.grad is not None else self._zero for p in lay.params]
         if want_weights:
             tensors += lay.weights
-        if not tensors:
-            return
         sq = squared_norms(tensors).reshape(-1, len(lay.params))
         if want_grads:
             self.params["grad_norm"] = (lay.member @ sq[0]).sqrt()
         if want_weights:
             self.params["weight_norm"] = (lay.member @ sq[-1]).sqrt()
-        if "eff_lr" in self.want and self.optimizer is not None:
+        if want_eff_lr:
             self.params["eff_lr"] = self._layer_lr() / (lay.matrix_member @ sq[-1])
 
     def _layer_lr(self) -> Tensor:
@@ -164,11 +168,14 @@ class StepCollector:
         return torch.where(has, per_param[first], torch.full_like(per_param[first], float("nan")))
 
     def snapshot(self) -> None:
-        """Copy the weights before ``optimizer.step()`` into a reused buffer."""
+        """Copy the weights before ``optimizer.step()`` into a reused buffer (the flat snapshot
+        also gives the weight norms)."""
         self.touched = True
         if "update_ratio" not in self.want or not self.layout.params:
             return
-        if self._before is None:
+        if self._flat is not None:
+            self.params["weight_norm"] = self._flat.take()
+        elif self._before is None:
             self._before = [w.clone() for w in self.layout.weights]
         else:
             torch._foreach_copy_(self._before, self.layout.weights)
@@ -178,8 +185,11 @@ class StepCollector:
         """Per-layer ||W_before - W_after|| / ||W_before||."""
         if not self._snapshot_done:
             return
-        torch._foreach_sub_(self._before, self.layout.weights)
-        delta = (self.layout.member @ squared_norms(self._before)).sqrt()
+        if self._flat is not None:
+            delta = self._flat.update_norms()
+        else:
+            torch._foreach_sub_(self._before, self.layout.weights)
+            delta = (self.layout.member @ squared_norms(self._before)).sqrt()
         self.params["update_ratio"] = delta / self.params["weight_norm"]
         self._snapshot_done = False
 

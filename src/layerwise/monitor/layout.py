@@ -26,6 +26,7 @@ class Layout:
     weights: list[torch.Tensor]  # detached views of ``params`` (share storage; updated in place)
     member: torch.Tensor  # (layers x params) 0/1
     matrix_member: torch.Tensor  # same, restricted to >= 2-D parameters
+    layer_params: list[list[int]]  # indices into ``params`` of each layer's parameters
     forward_names: list[tuple[str, ...]]  # forward metrics computed for each layer
     unit_dims: list[int]
     linears: list[list[nn.Linear]]  # Linear modules of each layer (per-sample noise)
@@ -52,7 +53,7 @@ def build_layout(model: nn.Module, names: list[str], specs: list[MetricSpec]) ->
     layout = Layout(
         names=names, modules=modules, params=params, weights=[p.detach() for p in params],
         member=membership(per_layer, len(params), device),
-        matrix_member=membership(matrices, len(params), device),
+        matrix_member=membership(matrices, len(params), device), layer_params=per_layer,
         forward_names=[], unit_dims=[], linears=[],
         param_rows=[i for i, rows in enumerate(per_layer) if rows],
         matrix_rows=[i for i, rows in enumerate(matrices) if rows],

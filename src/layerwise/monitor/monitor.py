@@ -145,8 +145,8 @@ class Monitor:
 
     def _before_opt_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if self._optimizer_step_is_ours():
+            self._collector.snapshot()  # first: the flat snapshot also measures the weight norms
             self._collector.grads_ready()
-            self._collector.snapshot()
 
     def _after_opt_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if self._optimizer_step_is_ours():

@@ -11,7 +11,10 @@ from layerwise import Monitor
 from layerwise.metrics import activations as A
 from layerwise.metrics import gradients as G
 from layerwise.metrics import noise as N
+from layerwise.metrics import resolve
 from layerwise.monitor import stacks
+from layerwise.monitor.layout import build_layout
+from layerwise.monitor.snapshot import WeightSnapshot
 
 # How layer outputs are reduced: one by one in the hook, in chunks of 3 (16 layers leave a partial
 # chunk), or all layers of a shape in one chunk.
@@ -67,11 +70,14 @@ def test_forward_and_backward_metrics_match_naive(mlp, batch, reduction_path):
     assert got[("", "loss")] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
 
 
-def test_parameter_metrics_match_naive(mlp, batch):
+@pytest.mark.parametrize("metrics", ["all", "economy"])
+def test_parameter_metrics_match_naive(mlp, batch, metrics):
+    """``all`` measures weight norms per tensor (effective LR needs them); ``economy`` takes them
+    from the flat, layer-ordered weight snapshot."""
     x, y = batch
     ref = copy.deepcopy(mlp)
     lr = 0.1
-    got = run_one_step(mlp, x, y, lr=lr)
+    got = run_one_step(mlp, x, y, lr=lr, metrics=metrics)
     F.cross_entropy(ref(x), y).backward()
     for i, block in enumerate(ref.blocks):
         name = f"blocks.{i}"
@@ -82,7 +88,36 @@ def test_parameter_metrics_match_naive(mlp, batch):
         assert got[(name, "grad_norm")] == pytest.approx(G.grad_norm(grads).item(), rel=1e-5)
         assert got[(name, "weight_norm")] == pytest.approx(G.weight_norm(before).item(), rel=1e-5)
         assert got[(name, "update_ratio")] == pytest.approx(G.update_ratio(before, after).item(), rel=1e-4)
-        assert got[(name, "eff_lr")] == pytest.approx(G.eff_lr(lr, [block.lin.weight]).item(), rel=1e-5)
+        if metrics == "all":
+            assert got[(name, "eff_lr")] == pytest.approx(G.eff_lr(lr, [block.lin.weight]).item(), rel=1e-5)
+
+
+def test_nested_layers_share_parameters_and_still_match_naive(mlp, batch):
+    """A parameter inside two selected layers (a block and its Linear) rules out the flat
+    snapshot; the per-tensor snapshot must give both layers their exact values."""
+    x, y = batch
+    ref = copy.deepcopy(mlp)
+    opt = torch.optim.SGD(mlp.parameters(), lr=0.1)
+    with Monitor(mlp, layers=["blocks.1", "blocks.1.lin"], metrics="economy", optimizer=opt) as mon:
+        assert not WeightSnapshot.supports(mon._collector.layout)
+        with mon.step(0):
+            F.cross_entropy(mlp(x), y).backward()
+        opt.step()
+        got = {(r["layer"], r["metric"]): r["value"] for r in mon.table().to_pylist()}
+    F.cross_entropy(ref(x), y).backward()
+    params = list(ref.blocks[1].lin.parameters())
+    before = [p.detach().clone() for p in params]
+    after = [p.detach() - 0.1 * p.grad for p in params]
+    want = G.update_ratio(before, after).item()
+    assert got[("blocks.1", "update_ratio")] == pytest.approx(want, rel=1e-4)
+    assert got[("blocks.1.lin", "update_ratio")] == pytest.approx(want, rel=1e-4)
+
+
+def test_flat_snapshot_needs_one_dtype():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3).double())
+    specs = resolve("economy")
+    assert not WeightSnapshot.supports(build_layout(model, ["0", "1"], specs))
+    assert WeightSnapshot.supports(build_layout(model, ["0"], specs))
 
 
 def per_sample_grads(model, block, x, y, reduction_scale):
