@@ -10,7 +10,8 @@ interleaved round by round so machine drift hits all of them alike. On the CPU e
 on CUDA a run of steps is timed between two synchronisations (a per-step sync would hide the cost
 of the Monitor's own), and its mean step time is one sample.
 
-    python bench/monitor_overhead.py [--rounds 7] [--steps 15] [--only mlp|gpt|gpt-large] [--json out.json]
+    python bench/monitor_overhead.py [--rounds 7] [--steps 15] [--only mlp|gpt|gpt-large|mlp-tiny|gpt-tiny]
+                                     [--json out.json]
                                      [--parts] [--parts-sync step|deferred]
 
 ``--parts`` adds the economy tier's parts alone (activation statistics, activation gradients,
@@ -36,10 +37,10 @@ from layerwise.metrics import resolve
 from layerwise.models import GPT, MLP
 
 
-def mlp_workload(device: str):
-    model = MLP(in_dim=256, out_dim=10, depth=16, width=256).to(device)
-    x = torch.randn(128, 256, device=device)
-    y = torch.randint(0, 10, (128,), device=device)
+def mlp_workload(device: str, width: int = 256, batch: int = 128):
+    model = MLP(in_dim=width, out_dim=10, depth=16, width=width).to(device)
+    x = torch.randn(batch, width, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
 
     def loss():
         return F.cross_entropy(model(x), y)
@@ -113,7 +114,7 @@ class Floor:
             d = h.detach()
             flat = d.reshape(-1)
             self.stats += [torch.dot(flat, flat), flat.sum(), d.amax(0).amax(), flat.amin(),
-                           flat[:: flat.numel() // 512].clone().median()]
+                           flat[:: max(1, flat.numel() // 512)].clone().median()]
         return F.cross_entropy(self.model.head(h), self.y)
 
     def before_step(self) -> None:
@@ -208,7 +209,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=15)
-    parser.add_argument("--only", choices=["mlp", "gpt", "gpt-large"])
+    parser.add_argument("--only", choices=["mlp", "gpt", "gpt-large", "mlp-tiny", "gpt-tiny"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json")
     parser.add_argument("--parts", action="store_true")
@@ -219,16 +220,22 @@ def main() -> None:
         PART_SYNC.update(sync="deferred", on_nonfinite="record")
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    workloads = {"mlp": mlp_workload, "gpt": gpt_workload}
+    workloads = {"mlp": mlp_workload, "gpt": gpt_workload,
+                 # same depth, negligible arithmetic: what is left is host work (--only; a proxy
+                 # for a GPU step bound by Python and launches)
+                 "mlp-tiny": lambda d: mlp_workload(d, width=8, batch=4),
+                 "gpt-tiny": lambda d: gpt_workload(d, 16, 2, 8, 2)}
     if device == "cuda":
         workloads["gpt-large"] = lambda d: gpt_workload(d, 768, 12, 1024, 8, bf16=True)
     results = []
     for name, make in workloads.items():
-        if args.only in (None, name):
+        if args.only == name or (args.only is None and not name.endswith("-tiny")):
             results.append(measure(name, make, device, args.rounds, args.steps, args.parts))
             r = results[-1]
             deferred = f" | deferred sync {r['economy-deferred']:.3f}x" if "economy-deferred" in r else ""
+            added = r["plain_ms"] * (r["economy"] - 1)
             print(f"{name:10s} {device}: plain {r['plain_ms']:.1f} ms | economy/1 {r['economy']:.3f}x"
+                  f" (+{added:.2f} ms)"
                   f"{deferred} | "
                   f"economy without update_ratio {r['economy-no-update']:.3f}x | business/10 "
                   f"{r['business/10']:.3f}x | naive hook logger {r['naive']:.3f}x"
