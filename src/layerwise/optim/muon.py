@@ -85,6 +85,33 @@ def muon_directions(
     return out
 
 
+def check_groups(groups: list[dict[str, Any]], key: str, allowed: tuple[str, str], matrix_only: str) -> None:
+    """Refuse a group whose ``key`` is not in ``allowed``, or one marked ``matrix_only`` that holds
+    anything but 2-D matrices (Newton-Schulz orthogonalises matrices)."""
+    for group in groups:
+        if group[key] not in allowed:
+            raise ValueError(f"{key} must be {allowed[0]!r} or {allowed[1]!r}, got {group[key]!r}")
+        if group[key] == matrix_only and any(p.dim() != 2 for p in group["params"]):
+            other = next(a for a in allowed if a != matrix_only)
+            raise ValueError(f"{matrix_only!r} groups take 2-D matrices only; put other tensors in a "
+                             f"group with {key}={other!r}")
+
+
+def step_groups(optimizer: Optimizer, closure: Callable[[], Tensor] | None,
+                group_step: Callable[[dict[str, Any], list[Tensor]], None]) -> Tensor | None:
+    """``Optimizer.step`` of the Muon family: evaluate ``closure`` with gradients on, then call
+    ``group_step(group, params)`` on each group's parameters that have a gradient."""
+    loss = None
+    if closure is not None:
+        with torch.enable_grad():
+            loss = closure()
+    for group in optimizer.param_groups:
+        params = [p for p in group["params"] if p.grad is not None]
+        if params:
+            group_step(group, params)
+    return loss
+
+
 @register(
     "muon",
     kind="optimizer",
@@ -128,27 +155,17 @@ class Muon(Optimizer):
             algorithm="muon",
         )
         super().__init__(params, defaults)
-        for group in self.param_groups:
-            if group["algorithm"] not in ("muon", "adamw"):
-                raise ValueError(f"algorithm must be 'muon' or 'adamw', got {group['algorithm']!r}")
-            if group["algorithm"] == "muon" and any(p.dim() != 2 for p in group["params"]):
-                raise ValueError("Muon groups take 2-D matrices only; put other tensors in an 'adamw' group")
+        check_groups(self.param_groups, "algorithm", ("muon", "adamw"), matrix_only="muon")
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            if group["algorithm"] == "muon":
-                self._muon_step(group, params)
-            else:
-                self._adamw_step(group, params)
-        return loss
+        return step_groups(self, closure, self._group_step)
+
+    def _group_step(self, group: dict[str, Any], params: list[Tensor]) -> None:
+        if group["algorithm"] == "muon":
+            self._muon_step(group, params)
+        else:
+            self._adamw_step(group, params)
 
     def _muon_step(self, group: dict[str, Any], params: list[Tensor]) -> None:
         grads = [p.grad for p in params]

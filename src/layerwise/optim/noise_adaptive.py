@@ -48,7 +48,7 @@ from torch.optim import Optimizer
 
 from layerwise._registry import register
 from layerwise.optim.groups import split_hidden_matrices
-from layerwise.optim.muon import lr_scale
+from layerwise.optim.muon import check_groups, lr_scale, step_groups
 from layerwise.optim.newton_schulz import NS_COEFFICIENTS, NS_STEPS, newton_schulz
 
 
@@ -115,23 +115,11 @@ class NoiseAdaptiveMuon(Optimizer):
             adjust_lr=adjust_lr,
         )
         super().__init__(params, defaults)
-        for group in self.param_groups:
-            if group["lmo"] not in ("spectral", "sign"):
-                raise ValueError(f"lmo must be 'spectral' or 'sign', got {group['lmo']!r}")
-            if group["lmo"] == "spectral" and any(p.dim() != 2 for p in group["params"]):
-                raise ValueError("spectral groups take 2-D matrices only")
+        check_groups(self.param_groups, "lmo", ("spectral", "sign"), matrix_only="spectral")
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if params:
-                self._group_step(group, params)
-        return loss
+        return step_groups(self, closure, self._group_step)
 
     def _update_noise(self, group: dict[str, Any], p: Tensor) -> Tensor:
         state, g = self.state[p], p.grad
