@@ -100,7 +100,8 @@ def stacked_pieces(stack: Tensor, names: tuple[str, ...], unit_dim: int = -1) ->
     n_layers = stack.shape[0]
     flat = stack.reshape(n_layers, -1)
     acc = torch.float64 if stack.dtype == torch.float64 else torch.float32
-    per_unit, dims = _per_unit(stack, unit_dim)
+    if "bias_shift" in names or "dead_fraction" in names:
+        per_unit, dims = _per_unit(stack, unit_dim)  # a copy when the output is not contiguous
     if "bias_shift" in names:
         unit_sum = per_unit.sum(dims, dtype=acc)
     else:
