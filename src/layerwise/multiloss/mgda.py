@@ -3,9 +3,10 @@
 Sener & Koltun, "Multi-Task Learning as Multi-Objective Optimization", NeurIPS 2018,
 arXiv 1810.04650. The common descent direction is d = sum_i a_i g_i with
 a = argmin_{a in simplex} |sum_i a_i g_i|^2 (Désidéri's MGDA). For K = 2 the minimiser is in
-closed form (Algorithm 1); for K > 2 the paper's Frank-Wolfe solver (Algorithm 2) runs on the
-K x K Gram matrix: start from uniform weights, move toward the vertex e_t with the smallest
-(M a)_t by the exact line search of Algorithm 1, stop when the step is below ``tol``.
+closed form (Algorithm 1). For 2 < K <= ``exact_max_k`` an active-set solver on the K x K Gram
+matrix returns the exact minimiser (up to float64 rounding; ``layerwise.multiloss.min_norm``); above
+that the paper's Frank-Wolfe solver (Algorithm 2) runs for at most ``max_iter`` steps, stops when
+its step is below ``tol`` and warns when it did not get there.
 
 The result is the min-norm point itself (not rescaled by K), as in torchjd's ``MGDA``.
 The paper's MGDA-UB variant (gradients of the shared representation instead of the shared
@@ -24,58 +25,36 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from layerwise._registry import register
 from layerwise.multiloss.base import check_matrix
+from layerwise.multiloss.min_norm import gram64, min_norm_weights
 
-
-def _line_search(aa: float, bb: float, ab: float) -> float:
-    """gamma in [0, 1] minimising |(1 - gamma) a + gamma b|^2 given a.a, b.b and a.b."""
-    if ab >= aa:  # a is already the min-norm point of the segment
-        return 0.0
-    if ab >= bb:
-        return 1.0
-    return (aa - ab) / (aa + bb - 2 * ab)
-
-
-def min_norm_weights(gram: Tensor, *, max_iter: int = 250, tol: float = 1e-5) -> Tensor:
-    """Simplex weights (K,) of the min-norm convex combination, from the Gram matrix G G^T."""
-    m = gram.detach().double().cpu()
-    k = m.shape[0]
-    if k == 1:
-        return torch.ones(1, dtype=torch.float64)
-    if k == 2:
-        gamma = _line_search(float(m[0, 0]), float(m[1, 1]), float(m[0, 1]))
-        return torch.tensor([1.0 - gamma, gamma], dtype=torch.float64)
-    a = torch.full((k,), 1.0 / k, dtype=torch.float64)
-    for _ in range(max_iter):
-        ma = m @ a
-        t = int(torch.argmin(ma))
-        gamma = _line_search(float(a @ ma), float(m[t, t]), float(ma[t]))
-        new = (1 - gamma) * a
-        new[t] += gamma
-        if float((new - a).abs().sum()) < tol:
-            return new
-        a = new
-    return a
+__all__ = ["MGDA", "min_norm_weights"]
 
 
 @register("mgda", kind="aggregator",
           paper="Multi-Task Learning as Multi-Objective Optimization (Sener & Koltun, 2018)",
           arxiv="1810.04650")
 class MGDA:
-    """Minimum-norm convex combination of the task gradients (Frank-Wolfe; exact for K = 2)."""
+    """Minimum-norm convex combination of the task gradients.
 
-    def __init__(self, *, max_iter: int = 250, tol: float = 1e-5) -> None:
+    Args:
+        exact_max_k: up to this many gradients the min-norm point is solved exactly (active set).
+        max_iter, tol: the Frank-Wolfe iteration used above ``exact_max_k`` gradients.
+    """
+
+    def __init__(self, *, max_iter: int = 250, tol: float = 1e-5, exact_max_k: int = 32) -> None:
         self.max_iter = max_iter
         self.tol = tol
+        self.exact_max_k = exact_max_k
         self.last_weights: Tensor | None = None
 
     def __call__(self, grads: Tensor) -> Tensor:
         check_matrix(grads)
-        weights = min_norm_weights(grads @ grads.T, max_iter=self.max_iter, tol=self.tol)
+        weights = min_norm_weights(gram64(grads), max_iter=self.max_iter, tol=self.tol,
+                                   exact_max_k=self.exact_max_k)
         self.last_weights = weights
         return weights.to(device=grads.device, dtype=grads.dtype) @ grads
 

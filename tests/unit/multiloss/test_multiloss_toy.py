@@ -28,7 +28,7 @@ def test_aggregator_reaches_the_pareto_set(factory):
     assert _distance_to_segment(w.detach()) < 0.05
 
 
-MODULES = ["grads", "base", "conflict", "pcgrad", "mgda", "samgs", "gcond", "gcond_trainer", "gradnorm",
+MODULES = ["grads", "base", "conflict", "pcgrad", "mgda", "min_norm", "samgs", "gcond", "gcond_trainer", "gradnorm",
            "annealing", "gated_mlp", "helmholtz"]
 
 
