@@ -8,12 +8,12 @@ Bernstein, 2024, https://kellerjordan.github.io/posts/muon/; no arXiv id). For e
     W <- W (1 - lr wd) - lr * s(W) * NS5(U)          (decoupled weight decay)
 
 with ``NS5`` the quintic Newton-Schulz iteration (``layerwise.optim.newton_schulz``) and the shape
-scale ``s(W)``: ``adjust_lr="original"`` (default) is sqrt(max(1, rows / cols)), Jordan's choice and
-``torch.optim.Muon``'s default; ``"match_rms_adamw"`` is 0.2 sqrt(max(rows, cols)) (Liu et al., 2025,
-arXiv 2502.16982), so AdamW learning rates carry over; ``None`` is 1. These are the conventions of
-``torch.optim.Muon`` (torch >= 2.9), with one difference: torch always iterates in bfloat16, here
-``ns_dtype`` defaults to float32 on CPU and bfloat16 on CUDA. With ``ns_dtype=torch.bfloat16`` the
-updates coincide with torch's.
+scale ``s(W)``: ``adjust_lr="original"`` (default) or ``None`` is sqrt(max(1, rows / cols)), Jordan's
+choice and ``torch.optim.Muon``'s default; ``"match_rms_adamw"`` is 0.2 sqrt(max(rows, cols)) (Liu et
+al., 2025, arXiv 2502.16982), so AdamW learning rates carry over; ``"none"`` is 1 (no scaling, an
+option torch does not have). These are the conventions of ``torch.optim.Muon``'s ``adjust_lr_fn``
+(torch >= 2.9), with one difference: torch always iterates in bfloat16, here ``ns_dtype`` defaults to
+float32 on CPU and bfloat16 on CUDA. With ``ns_dtype=torch.bfloat16`` the updates coincide with torch's.
 
 Parameter groups with ``algorithm="adamw"`` (embeddings, heads, biases, norms) are updated by AdamW
 (Loshchilov & Hutter, 2019) with that group's ``lr``, ``betas``, ``adam_eps`` and ``weight_decay``, so a
@@ -49,15 +49,17 @@ from layerwise.optim.newton_schulz import NS_COEFFICIENTS, NS_STEPS, newton_schu
 
 
 def lr_scale(shape: torch.Size | tuple[int, ...], adjust_lr: str | None) -> float:
-    """The per-matrix factor on Muon's learning rate (see the module doc)."""
+    """The per-matrix factor on Muon's learning rate: ``None`` or ``"original"``, ``"match_rms_adamw"``
+    as in ``torch.optim.Muon``'s ``adjust_lr_fn``; ``"none"`` for no scaling (see the module doc)."""
     rows, cols = shape[0], shape[1]
-    if adjust_lr == "original":
+    if adjust_lr is None or adjust_lr == "original":
         return math.sqrt(max(1.0, rows / cols))
     if adjust_lr == "match_rms_adamw":
         return 0.2 * math.sqrt(max(rows, cols))
-    if adjust_lr is None:
+    if adjust_lr == "none":
         return 1.0
-    raise ValueError(f"adjust_lr must be 'original', 'match_rms_adamw' or None, got {adjust_lr!r}")
+    raise ValueError(f"adjust_lr must be 'original' (same as None, torch's default), 'match_rms_adamw' or "
+                     f"'none' (no scaling), got {adjust_lr!r}")
 
 
 def muon_directions(

@@ -85,6 +85,28 @@ def test_matches_torch_muon(shape):
     torch.testing.assert_close(ours, theirs, rtol=0, atol=2e-3 * hp["lr"] * 0.2 * max(shape) ** 0.5)
 
 
+
+@pytest.mark.skipif(not hasattr(torch.optim, "Muon"), reason="torch.optim.Muon needs torch >= 2.9")
+@pytest.mark.parametrize("shape", [(128, 16), (16, 128), (24, 40)])
+@pytest.mark.parametrize("nesterov", [True, False])
+@pytest.mark.parametrize("adjust_lr", [None, "original", "match_rms_adamw", "none"])
+def test_adjust_lr_means_what_torch_adjust_lr_fn_means(shape, nesterov, adjust_lr):
+    """``adjust_lr`` takes torch's ``adjust_lr_fn`` values with torch's meaning (None is "original");
+    ``"none"`` (no scaling) equals torch's "original" run with lr / s and weight decay * s."""
+    w0 = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    grads = _grad_sequence(shape, steps=4)
+    hp = dict(momentum=0.9, nesterov=nesterov)
+    lr, wd, s = 0.05, 0.1, max(1.0, shape[0] / shape[1]) ** 0.5
+    if adjust_lr == "none":
+        theirs = _run(torch.optim.Muon, w0, grads, lr=lr / s, weight_decay=wd * s, adjust_lr_fn="original",
+                      **hp)
+    else:
+        theirs = _run(torch.optim.Muon, w0, grads, lr=lr, weight_decay=wd, adjust_lr_fn=adjust_lr, **hp)
+    ours = _run(Muon, w0, grads, lr=lr, weight_decay=wd, ns_dtype=torch.bfloat16, adjust_lr=adjust_lr, **hp)
+    step = (theirs - w0 * (1 - lr * wd) ** len(grads)).norm()
+    assert (ours - w0 * (1 - lr * wd) ** len(grads)).norm() / step == pytest.approx(1.0, abs=1e-2)
+    assert (ours - theirs).norm() < 1e-2 * step
+
 def test_adamw_groups_match_torch_adamw():
     w0 = torch.randn(7)
     grads = _grad_sequence((7,), steps=4)
@@ -117,6 +139,8 @@ def test_routing_and_validation():
         Muon(mlp.parameters())  # biases are not matrices
     with pytest.raises(ValueError):
         Muon([nn.Parameter(torch.ones(2, 2))], adjust_lr="bogus")
+    with pytest.raises(ValueError, match="'none'"):
+        Muon([nn.Parameter(torch.ones(2, 2))], adjust_lr="None")
 
 
 def test_solves_least_squares_and_state_dict_round_trip():
