@@ -47,29 +47,65 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
 @app.command("run", context_settings={"allow_extra_args": False})
 def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --kind study`)"),
         overrides: list[str] = typer.Argument(None, help="config overrides key=value"),
-        full: bool = typer.Option(False, "--full", help="the full size instead of the smoke size"),
-        seeds: int = typer.Option(None, help="number of seeds (default: the recipe's)"),
+        size: str = typer.Option("smoke", help="tiny | smoke | full (the registered size)"),
+        full: bool = typer.Option(False, "--full", help="shorthand for --size full"),
+        seeds: int = typer.Option(None, help="number of seeds (default: the study's for the size)"),
+        threads: int = typer.Option(1, help="torch threads (default 1: studies are judged that way)"),
         out: Path = typer.Option(None, help="output folder (default runs/NAME)")) -> None:
     """Run a study: every arm over the seeds, a report and DIR/verdict.json."""
-    from layerwise.studies import run_study
+    from layerwise.studies import get_study, run_study
 
     try:
         settings = _parse_overrides(overrides or [])
-        verdict = run_study(name, full=full, seeds=seeds, out=out, overrides=settings)
+        study = get_study(name)
+        size = "full" if full else size
+        study.config(size, settings)  # validate the size and the overrides before any training
     except (KeyError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
-    _print_verdict(verdict)
+    _print_verdict(run_study(study, size=size, seeds=seeds, out=out, overrides=settings,
+                             threads=threads).to_json())
 
 
 def _print_verdict(verdict: dict) -> None:
-    table = Table("arm", verdict["metric"], "95% CI", "values")
+    table = Table("arm", verdict["metric"], "95% CI", "values", "diverged")
     for arm, a in verdict["arms"].items():
-        lo, hi = a["ci95"]
-        values = ", ".join(f"{v:.4f}" for v in a["values"])
-        table.add_row(arm, f"{a['mean']:.4f}", f"[{lo:.4f}, {hi:.4f}]", values)
+        lo, hi = (_num(v) for v in a["ci95"])
+        values = ", ".join(f"{_num(v):.4f}" for v in a["values"])
+        table.add_row(arm, f"{_num(a['mean']):.4f}", f"[{lo:.4f}, {hi:.4f}]", values, str(a["n_diverged"]))
     console.print(table)
-    console.print(f"verdict: [bold]{verdict['verdict']}[/bold] ({verdict['mode']}, {verdict['seconds']} s)")
+    console.print(verdict["effect"]["summary"])
+    line = f"verdict: [bold]{verdict['verdict']}[/bold] ({verdict['mode']}, {verdict['seconds']} s)"
+    console.print(line + (f"\nreason: {verdict['reason']}" if verdict["reason"] else ""))
+
+
+def _num(value: object) -> float:
+    return float("nan") if value is None else float(value)
+
+
+@app.command("claims")
+def claims(results: Path = typer.Option(Path("results"), help="folder of committed study results"),
+           as_json: bool = typer.Option(False, "--json", help="machine-readable rows"),
+           write: bool = typer.Option(False, "--write", help="also write RESULTS/CLAIMS.md")) -> None:
+    """The claims table: every study's full-size verdict from RESULTS/<study>/verdict.json."""
+    from layerwise.studies import claim_rows, write_claims
+
+    rows = claim_rows(results)
+    if write:
+        console.print(f"wrote {write_claims(results)}")
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("study", "verdict", "effect [95% CI]", "seeds", "min", "why / summary")
+    for r in rows:
+        ci = r.get("ci") or []
+        effect = "" if r.get("effect") is None else f"{r['effect']:.4g}"
+        if len(ci) == 2 and None not in ci:
+            effect += f" [{ci[0]:.4g}, {ci[1]:.4g}]"
+        note = ("STALE: " + "; ".join(r["stale"]) + ". ") if r.get("stale") else ""
+        table.add_row(r["study"], r["verdict"], effect, str(r.get("seeds", "")),
+                      str(r.get("minutes", "")), note + (r.get("reason") or r.get("summary", "")))
+    console.print(table)
 
 
 @app.command("report")
@@ -110,15 +146,12 @@ def analyze(model: str = typer.Argument(..., help="gpt | minilm | smollm2 | a to
 def demo(out: Path = typer.Option(Path("runs/demo"), help="output folder"),
          steps: int = typer.Option(None, help="training steps per arm (default: the smoke size)")) -> None:
     """The main job: curse-of-depth (Pre-LN vs LayerNorm Scaling, 12-layer GPT) on stdlib text."""
-    import torch
-
     from layerwise.demo import print_summary
     from layerwise.studies import run_study
 
-    torch.set_num_threads(1)
     overrides = {"steps": steps} if steps else {}
-    verdict = run_study("curse-of-depth", out=out, overrides=overrides)
-    print_summary(verdict, out, console)
+    verdict = run_study("curse-of-depth", out=out, overrides=overrides, threads=1)
+    print_summary(verdict.to_json(), out, console)
 
 
 def main() -> None:

@@ -1,20 +1,37 @@
-"""Studies: one file per paper, each a registered Recipe run by ``layerwise run NAME``.
+"""Studies: one file per paper, each a :class:`Study` subclass run by ``layerwise run NAME``.
 
-Every module in this package other than the infrastructure below is a study file that calls
-``study(Recipe(...))`` at import; importing the package imports them all (registration by
-decorator, no lookup by name).
+Modules whose names start with ``_`` are the infrastructure (base class, rules, runner, loops);
+every other module is a study file, imported here so that its class registers itself.
 """
 
 import importlib
 import pkgutil
 
-from layerwise.studies.recipe import Recipe, apply_overrides, study
-from layerwise.studies.runner import get_recipe, make_verdict, run_study
+from layerwise.studies._claims import claim_rows, claims_markdown, stale_reasons, write_claims
+from layerwise.studies._rules import (
+    Check,
+    Descriptive,
+    Deterministic,
+    Equivalence,
+    Gate,
+    Judgement,
+    NonInferiority,
+    Superiority,
+)
+from layerwise.studies._runner import decide, get_study, run_study, torch_threads
+from layerwise.studies._study import Profile, Study, apply_overrides
+from layerwise.studies._trial import Trial
+from layerwise.studies._verdict import ArmResult, Verdict
 
-_INFRASTRUCTURE = {"recipe", "runner", "stats", "training"}
+_LEGACY = {"recipe", "runner", "stats", "training"}  # removed once every study is ported
 
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in _INFRASTRUCTURE and not _module.name.startswith("_"):
+    if not _module.name.startswith("_") and _module.name not in _LEGACY:
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["Recipe", "apply_overrides", "get_recipe", "make_verdict", "run_study", "study"]
+__all__ = [
+    "ArmResult", "Check", "Descriptive", "Deterministic", "Equivalence", "Gate", "Judgement",
+    "NonInferiority", "Profile", "Study", "Superiority", "Trial", "Verdict", "apply_overrides",
+    "claim_rows", "claims_markdown", "decide", "get_study", "run_study", "stale_reasons",
+    "torch_threads", "write_claims",
+]

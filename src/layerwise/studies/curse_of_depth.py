@@ -4,85 +4,77 @@ The Curse of Depth in Large Language Models (Sun et al., 2025, arXiv 2502.05795)
 transformers the residual variance grows with depth, so deep blocks act almost as the identity;
 scaling each LayerNorm output by 1/sqrt(layer index) (LNS) keeps deep layers useful and lowers
 the loss. Tiny reproduction (shared/papers/SPECS-A.md, paper 12): a 12-layer GPT on the CPython
-standard-library sources; validation loss, plus the Monitor's depth profiles: how much gradient
-reaches the last third of the blocks compared with the first third, and how much the residual
-stream's RMS grows from the first block to the last.
+standard-library sources; validation loss (paired by seed: LNS adds no parameters, so both arms
+start from the same weights and see the same batches), plus the Monitor's depth profiles: how
+much gradient reaches the last third of the blocks compared with the first third, and how much
+the residual stream's RMS grows from the first block to the last. The registered full size is
+d=64 for 600 steps (about 2 CPU-minutes a run), not the paper's width.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from pathlib import Path
-
-import torch
 
 from layerwise.data import text_corpus
 from layerwise.models import GPT
-from layerwise.monitor import RunLog
-from layerwise.monitor.summary import depth_ratio, layer_profile
-from layerwise.studies.recipe import Recipe, study
-from layerwise.studies.training import train_lm
+from layerwise.monitor.summary import depth_ratio
+from layerwise.studies._loops import train_lm, unigram_entropy
+from layerwise.studies._profiles import last_over_first
+from layerwise.studies._rules import Gate, Superiority
+from layerwise.studies._study import Profile, Study
+from layerwise.studies._trial import Trial
 
 
 @dataclass(frozen=True)
 class CurseOfDepthConfig:
-    """Paper-12 reproduction sizes (full); smoke shrinks width, context and steps."""
+    """Full size: 12 layers, d=64, context 64, batch 32, 600 AdamW steps."""
 
     n_layer: int = 12
-    d_model: int = 128
+    d_model: int = 64
     n_head: int = 4
-    seq_len: int = 128
+    seq_len: int = 64
     batch_size: int = 32
-    steps: int = 3000
+    steps: int = 600
     lr: float = 1e-3
-    warmup: int = 300
+    warmup: int = 60
     corpus: str = "stdlib"
-    max_bytes: int | None = None
-    eval_every: int = 250
+    max_bytes: int | None = 3_000_000
+    eval_every: int = 100
     eval_batches: int = 20
-    every: int = 1
+    every: int = 10
+    layernorm_scaling: bool = False
 
 
-def run(cfg: CurseOfDepthConfig, arm: str, seed: int, run_dir: Path) -> dict[str, float]:
-    """Train one arm ("pre-ln" or "lns") for one seed; return losses and depth profiles."""
-    torch.manual_seed(seed)
-    corpus = text_corpus(cfg.corpus, max_bytes=cfg.max_bytes)
-    model = GPT(n_layer=cfg.n_layer, d_model=cfg.d_model, n_head=cfg.n_head, seq_len=cfg.seq_len,
-                vocab_size=corpus.vocab_size, placement="pre", layernorm_scaling=arm == "lns")
-    result = train_lm(model, corpus, steps=cfg.steps, batch_size=cfg.batch_size, seq_len=cfg.seq_len,
-                      lr=cfg.lr, warmup=cfg.warmup, seed=seed, run_dir=run_dir, every=cfg.every,
-                      eval_every=cfg.eval_every, eval_batches=cfg.eval_batches,
-                      meta={"study": "curse-of-depth", "arm": arm, "seed": seed, "config": vars(cfg)})
-    table = RunLog.read(run_dir)
-    result["deep_shallow_grad"] = depth_ratio(layer_profile(table, "grad_norm"))
-    rms = list(layer_profile(table, "act_rms").values())
-    result["rms_growth"] = rms[-1] / rms[0]
-    return result
+class CurseOfDepth(Study):
+    """Pre-LN vs LayerNorm Scaling: validation loss and depth profiles of a 12-layer GPT."""
 
+    name = "curse-of-depth"
+    paper = "The Curse of Depth in Large Language Models (Sun et al., 2025)"
+    arxiv = "2502.05795"
+    claim = ("LayerNorm Scaling (1/sqrt(layer) on every LayerNorm output) lowers the validation loss "
+             "of a 12-layer Pre-LN GPT, with more gradient reaching its deep layers")
+    Config = CurseOfDepthConfig
+    arms = {"pre-ln": {}, "lns": {"layernorm_scaling": True}}
+    rule = Superiority("val_loss", "lower", treatment="lns", baseline="pre-ln", min_effect=0.005,
+                       worst="uniform_loss")
+    also = (Superiority("deep_shallow_grad", "higher", treatment="lns", baseline="pre-ln"),)
+    gates = (Gate("val_loss", below="unigram_entropy", margin=0.2),)
+    profiles = {"deep_shallow_grad": Profile("grad_norm", depth_ratio),
+                "rms_growth": Profile("act_rms", last_over_first)}
+    sizes = {
+        "tiny": dict(n_layer=6, d_model=32, n_head=2, seq_len=32, batch_size=4, steps=12, warmup=2,
+                     eval_every=6, eval_batches=1, max_bytes=300_000, corpus="pydoc", every=1),
+        "smoke": dict(batch_size=16, steps=100, warmup=10, eval_every=50, eval_batches=8),
+    }
 
-def summarize(cfg: CurseOfDepthConfig, results: dict[str, list[dict]]) -> dict:
-    """Per-arm means of the depth measures (the paper's mechanism, beside the loss)."""
-    out = {}
-    for key in ("deep_shallow_grad", "rms_growth", "train_loss", "diverged"):
-        out[key] = {arm: sum(r[key] for r in rows) / len(rows) for arm, rows in results.items()}
-    return out
-
-
-RECIPE = study(Recipe(
-    name="curse-of-depth",
-    paper="The Curse of Depth in Large Language Models (Sun et al., 2025)",
-    arxiv="2502.05795",
-    claim="LayerNorm Scaling (1/sqrt(layer) on every LayerNorm output) lowers the validation loss "
-          "of a 12-layer Pre-LN GPT, with more gradient reaching its deep layers",
-    metric="val_loss",
-    better="lower",
-    arms=("pre-ln", "lns"),
-    config=CurseOfDepthConfig,
-    run=run,
-    summarize=summarize,
-    smoke=dict(d_model=64, n_head=4, seq_len=64, batch_size=16, steps=300, warmup=30, eval_every=100,
-               eval_batches=8, max_bytes=3_000_000),
-    full={},
-    seeds=3,
-    smoke_seeds=1,
-))
+    def trial(self, cfg: CurseOfDepthConfig, t: Trial) -> dict[str, float]:
+        corpus = text_corpus(cfg.corpus, max_bytes=cfg.max_bytes)
+        model = GPT(n_layer=cfg.n_layer, d_model=cfg.d_model, n_head=cfg.n_head, seq_len=cfg.seq_len,
+                    vocab_size=corpus.vocab_size, placement="pre",
+                    layernorm_scaling=cfg.layernorm_scaling)
+        result = train_lm(model, corpus, t, steps=cfg.steps, batch_size=cfg.batch_size,
+                          seq_len=cfg.seq_len, lr=cfg.lr, warmup=cfg.warmup, every=cfg.every,
+                          eval_every=cfg.eval_every, eval_batches=cfg.eval_batches)
+        return {**result, "unigram_entropy": unigram_entropy(corpus),
+                "uniform_loss": math.log(corpus.vocab_size)}

@@ -1,0 +1,28 @@
+"""Reducers of a per-layer profile (layer -> value) to the numbers a study reports."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layerwise.monitor.summary import depth_ratio
+
+
+def last_over_first(profile: dict[str, float]) -> float:
+    """Value at the deepest layer divided by the value at the first."""
+    values = list(profile.values())
+    if len(values) < 2 or values[0] == 0:
+        raise ValueError(f"last_over_first needs two layers and a non-zero first value, got {values}")
+    return float(values[-1] / values[0])
+
+
+def mean_abs(profile: dict[str, float]) -> float:
+    """Mean of |value| over the layers."""
+    return float(np.mean(np.abs(list(profile.values()))))
+
+
+def per_layer(profile: dict[str, float]) -> list[float]:
+    """The profile itself, in depth order (averaged elementwise over seeds in the verdict)."""
+    return [float(v) for v in profile.values()]
+
+
+__all__ = ["depth_ratio", "last_over_first", "mean_abs", "per_layer"]

@@ -1,0 +1,41 @@
+"""``Trial``: what one run of one arm for one seed knows about itself (folder, seed, metadata)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One arm for one seed. The runner has already seeded torch, numpy and random with ``seed``,
+    so every arm of a seed starts from the same initialisation and data order (paired arms)."""
+
+    study: str
+    arm: str
+    seed: int
+    run_dir: Path
+    config: Any
+    size: str
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Run metadata every RunLog of this trial carries."""
+        return {"study": self.study, "arm": self.arm, "seed": self.seed, "size": self.size,
+                "config": dataclasses.asdict(self.config)}
+
+    def monitor(self, model: torch.nn.Module, **kwargs: Any):
+        """A Monitor logging into this trial's folder (``on_nonfinite="record"``: a diverging run
+        is recorded, not raised; the study scores it)."""
+        from layerwise.monitor import Monitor
+
+        kwargs.setdefault("on_nonfinite", "record")
+        return Monitor(model, log=self.run_dir, meta=self.meta, **kwargs)
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU generator seeded from the trial's seed (``offset`` separates streams)."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + offset)
