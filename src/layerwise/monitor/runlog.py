@@ -7,7 +7,11 @@ Layout of a run folder::
                                      step:int64, layer:string, metric:string, value:float64
 
 Each flush writes a complete file under a temporary name and renames it, so a process killed
-with SIGKILL keeps every row flushed before it died. Reopening a run appends new parts.
+with SIGKILL keeps every row flushed before it died. A machine or power crash keeps only what
+reached the disk: ``fsync="close"`` (default) fsyncs ``meta.json`` at every write and, at
+``close``, every part this log wrote, each followed by its folder (so the renames persist);
+``"always"`` also fsyncs each part as it is flushed; ``"never"`` leaves it to the OS (seconds to
+a minute of writeback). Reopening a run appends new parts.
 ``RunLog.read(path)`` returns a ``pyarrow.Table`` (``.to_pandas()``, DuckDB and polars read it too).
 Model-level scalars (loss, validation loss) use the layer name ``""``.
 """
@@ -20,7 +24,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ SCHEMA = pa.schema(
     [("step", pa.int64()), ("layer", pa.string()), ("metric", pa.string()), ("value", pa.float64())]
 )
 _PART = "part-{:05d}.parquet"
+FSYNC = ("close", "always", "never")
 
 
 class RunLog:
@@ -40,14 +45,21 @@ class RunLog:
         path: run folder; ``None`` keeps every row in memory (``table()`` returns them).
         meta: JSON-serialisable run description merged into ``meta.json``.
         flush_every: write a Parquet part after this many logged steps (and at ``close``).
+        fsync: what is forced to disk to survive a machine crash: ``"close"`` (the sidecar at
+            every write, every part at ``close``), ``"always"`` (each part at its flush too) or
+            ``"never"``.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, meta: dict | None = None,
-                 flush_every: int = 50) -> None:
+                 flush_every: int = 50, fsync: str = "close") -> None:
         if flush_every < 1:
             raise ValueError(f"flush_every must be >= 1, got {flush_every}")
+        if fsync not in FSYNC:
+            raise ValueError(f"fsync must be one of {', '.join(map(repr, FSYNC))}, got {fsync!r}")
         self.path = Path(path) if path is not None else None
         self.flush_every = flush_every
+        self.fsync = fsync
+        self._unsynced: list[Path] = []
         self._cols: dict[str, list] = {name: [] for name in SCHEMA.names}
         self._steps_since_flush = 0
         self._last_step: int | None = None
@@ -62,6 +74,8 @@ class RunLog:
         if self.path.exists() and not self.path.is_dir():
             raise NotADirectoryError(f"run path {self.path} is a file; give a folder for the run")
         (self.path / "metrics").mkdir(parents=True, exist_ok=True)
+        if self.fsync != "never":
+            _fsync_dir(self.path.parent)  # the run folder's own entry
         self._next_part = _next_part_index(self.path / "metrics")
         old = _read_meta(self.path)
         info = {**old, **_jsonable(meta)}
@@ -108,7 +122,7 @@ class RunLog:
         self._write_meta()
 
     def flush(self) -> None:
-        """Write buffered rows as one complete Parquet part (atomic rename)."""
+        """Write buffered rows as one complete Parquet part (atomic rename; fsync per ``fsync``)."""
         self._steps_since_flush = 0
         if not self._cols["step"]:
             return
@@ -118,18 +132,30 @@ class RunLog:
             self._memory.append(table)
             return
         final = self.path / "metrics" / _PART.format(self._next_part)
-        tmp = final.with_suffix(".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, final)
+        sync = self.fsync == "always"
+        _write_atomic(final, lambda f: pq.write_table(table, f), sync=sync)
         self._next_part += 1
+        if not sync and self.fsync == "close":
+            self._unsynced.append(final)
+
+    def _sync_parts(self) -> None:
+        """fsync every part written since the last sync, then the metrics folder."""
+        if not self._unsynced:
+            return
+        for part in self._unsynced:
+            _fsync_path(part)
+        _fsync_dir(self._unsynced[0].parent)
+        self._unsynced = []
 
     def close(self, status: str = "finished") -> None:
-        """Flush and mark the run finished; closing twice is harmless."""
+        """Flush, make the parts durable (``fsync="close"``) and mark the run finished; closing
+        twice is harmless."""
         if self._closed:
             return
         self.flush()
         self._closed = True
         if self.path is not None:
+            self._sync_parts()
             self._meta.update(status=status, finished=_now())
             self._write_meta()
 
@@ -149,9 +175,8 @@ class RunLog:
 
     def _write_meta(self) -> None:
         assert self.path is not None
-        tmp = self.path / "meta.json.tmp"
-        tmp.write_text(json.dumps(self._meta, indent=2, sort_keys=True))
-        os.replace(tmp, self.path / "meta.json")
+        text = json.dumps(self._meta, indent=2, sort_keys=True).encode()
+        _write_atomic(self.path / "meta.json", lambda f: f.write(text), sync=self.fsync != "never")
 
     # -- reading ---------------------------------------------------------------------------
     @staticmethod
@@ -172,6 +197,34 @@ class RunLog:
     def read_meta(path: str | os.PathLike) -> dict:
         """The run's sidecar (``{}`` when it has none)."""
         return _read_meta(Path(path))
+
+
+def _write_atomic(final: Path, write: Callable[[Any], object], *, sync: bool) -> None:
+    """``write`` into ``final`` + ".tmp", rename it to ``final``; with ``sync``, fsync the file
+    before the rename and the folder after it."""
+    tmp = final.with_name(final.name + ".tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, final)
+    if sync:
+        _fsync_dir(final.parent)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist a folder's entries (renames, new files); Windows cannot open folders, so skip there."""
+    if os.name != "nt":
+        _fsync_path(folder)
 
 
 def _next_part_index(folder: Path) -> int:

@@ -1,6 +1,7 @@
 """RunLog: Parquet parts, JSON sidecar, crash safety, resume."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -96,3 +97,61 @@ def test_duckdb_style_reading_via_pyarrow_dataset(tmp_path):
             log.log(step, "a", "m", float(step))
     dataset = ds.dataset(tmp_path / "r" / "metrics", format="parquet")
     assert dataset.to_table().num_rows == 3
+
+
+@pytest.fixture
+def synced(monkeypatch):
+    """Record the inode of everything passed to os.fsync (files and folders alike)."""
+    inodes: list[int] = []
+    real = os.fsync
+
+    def fake(fd):
+        inodes.append(os.fstat(fd).st_ino)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fake)
+    return inodes
+
+
+def _inode(path) -> int:
+    return os.stat(path).st_ino
+
+
+def _parts(run):
+    return sorted((run / "metrics").glob("part-*.parquet"))
+
+
+@pytest.mark.skipif(os.name == "nt", reason="folders cannot be fsynced on Windows")
+def test_fsync_close_syncs_meta_at_once_and_every_part_at_close(tmp_path, synced):
+    run = tmp_path / "run"
+    log = RunLog(run, flush_every=1)
+    assert {_inode(run / "meta.json"), _inode(run), _inode(tmp_path)} <= set(synced)
+    for step in range(3):
+        log.log(step, "a", "m", float(step))  # one part per new step
+    log.log(2, "b", "m", 0.0)  # buffered until close
+    assert len(_parts(run)) == 3 and not {_inode(p) for p in _parts(run)} & set(synced)
+    before = len(synced)
+    log.close()
+    done = set(synced[before:])
+    assert len(_parts(run)) == 4 and {_inode(p) for p in _parts(run)} <= done
+    assert {_inode(run / "metrics"), _inode(run / "meta.json"), _inode(run)} <= done
+
+
+@pytest.mark.skipif(os.name == "nt", reason="folders cannot be fsynced on Windows")
+def test_fsync_always_syncs_each_part_at_its_flush(tmp_path, synced):
+    run = tmp_path / "run"
+    log = RunLog(run, flush_every=1, fsync="always")
+    for step in range(2):
+        before = len(synced)
+        log.log(step, "a", "m", float(step))
+        assert {_inode(_parts(run)[-1]), _inode(run / "metrics")} <= set(synced[before:])
+    log.close()
+
+
+def test_fsync_never_syncs_nothing(tmp_path, synced):
+    with RunLog(tmp_path / "run", flush_every=1, fsync="never") as log:
+        for step in range(3):
+            log.log(step, "a", "m", float(step))
+    assert synced == [] and RunLog.read(tmp_path / "run").num_rows == 3
+    with pytest.raises(ValueError, match="fsync must be one of 'close', 'always', 'never'"):
+        RunLog(tmp_path / "other", fsync=True)
