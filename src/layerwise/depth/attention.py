@@ -4,10 +4,13 @@ Attention Saturation and Gradient Suppression at Inflection Layers (Wang Zixian,
 2511.00797): an over-trained model's saturated outputs starve lower layers of gradient.
 Diagnostics, per layer ``l``:
 
-* attention entropy ``H_l,h = mean over sequences and queries of -sum_k a_qk log a_qk`` per head
-  ``h`` (nats; a causal query at position ``q`` has at most ``log(q + 1)``), from the attention
+* attention entropy ``H_l,h = mean over real queries of -sum_k a_qk log a_qk`` per head ``h``
+  (nats; a causal query at position ``q`` has at most ``log(q + 1)``), from the attention
   probabilities (our GPT's explicit path, or Hugging Face ``output_attentions=True`` with eager
-  attention);
+  attention). With an ``attention_mask`` (B, T) (1 = real token, 0 = padding, the Hugging Face
+  convention) padded queries are left out and each query's probabilities are renormalised over the
+  real keys, so a padded batch gives the entropies of its sequences run alone (averaged over all
+  their real tokens);
 * activation-gradient norms ``g_l = ||dL/dx_l||`` at the residual stream ``x_0 .. x_L`` and their
   decay across block ``l``, ``d_l = log g_l - log g_{l+1}`` (negative: the gradient shrinks as it
   crosses the block toward the input).
@@ -26,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -41,20 +45,56 @@ from layerwise.models.attention import SelfAttention, capture_attention
 
 PAPER = "Attention Saturation and Gradient Suppression at Inflection Layers (Wang, 2025)"
 __all__ = ["Inflection", "activation_grad_norms", "attention_entropy", "attention_probs",
-           "entropy_of", "inflection_layers"]
+           "entropy_of", "inflection_layers", "padded_key_mass"]
 
 
-def entropy_of(probs: Tensor) -> Tensor:
-    """Per-head entropy (H,) of attention probabilities (B, H, Tq, Tk), mean over B and queries."""
+def _real_tokens(attention_mask: Tensor, probs: Tensor) -> Tensor:
+    """The mask as float64 (B, T), checked against probabilities (B, H, T, T)."""
+    b, _, tq, tk = probs.shape
+    if attention_mask.shape != (b, tk) or tq != tk:
+        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} for attention "
+                         f"probabilities {tuple(probs.shape)}: give (batch, seq) = ({b}, {tk}), 1 for real "
+                         "tokens, 0 for padding")
+    mask = attention_mask.to(device=probs.device, dtype=torch.float64)
+    if not mask.any():
+        raise ValueError("attention_mask marks no real token (1 = real token, 0 = padding)")
+    return mask
+
+
+def entropy_of(probs: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    """Per-head entropy (H,) of attention probabilities (B, H, Tq, Tk), mean over (real) queries.
+
+    With ``attention_mask`` (B, T), padded queries are skipped and each query's probabilities are
+    renormalised over the real keys (a no-op where the model already masked them).
+    """
     p = probs.double()
-    return -torch.special.xlogy(p, p).sum(-1).mean(dim=(0, 2))
+    if attention_mask is None:
+        return -torch.special.xlogy(p, p).sum(-1).mean(dim=(0, 2))
+    mask = _real_tokens(attention_mask, probs)
+    p = p * mask[:, None, None, :]
+    p = p / p.sum(-1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+    per_query = -torch.special.xlogy(p, p).sum(-1)  # (B, H, Tq)
+    queries = mask[:, None, :]
+    return (per_query * queries).sum(dim=(0, 2)) / queries.sum()
 
 
-def attention_probs(model: nn.Module | Adapter, inputs: Tensor | Mapping, *,
-                    adapter: Adapter | None = None) -> list[Tensor]:
-    """Each block's attention probabilities (B, H, T, T), captured without changing the model."""
+def padded_key_mass(probs: Tensor, attention_mask: Tensor) -> float:
+    """Largest probability mass a real query puts on padded keys (0 when the model masked them)."""
+    mask = _real_tokens(attention_mask, probs)
+    leak = (probs.double() * (1 - mask)[:, None, None, :]).sum(-1)  # (B, H, Tq)
+    return float((leak * mask[:, None, :]).amax())
+
+
+def attention_probs(model: nn.Module | Adapter, inputs: Tensor | Mapping, *, adapter: Adapter | None = None,
+                    attention_mask: Tensor | None = None) -> list[Tensor]:
+    """Each block's attention probabilities (B, H, T, T), captured without changing the model.
+
+    ``attention_mask`` is added to a mapping of inputs that lacks one, so the model masks padding.
+    """
     ad = adapter or adapt(model)
     net = model if isinstance(model, nn.Module) else ad.model
+    if attention_mask is not None and isinstance(inputs, Mapping) and "attention_mask" not in inputs:
+        inputs = {**inputs, "attention_mask": attention_mask}
     mods = [m for m in ad.attn if isinstance(m, SelfAttention)]
     with torch.no_grad():
         if mods and len(mods) == ad.n_layers:
@@ -69,10 +109,27 @@ def attention_probs(model: nn.Module | Adapter, inputs: Tensor | Mapping, *,
                      "models with attn_implementation='eager' and pass inputs as a dict")
 
 
-def attention_entropy(model: nn.Module | Adapter, inputs: Tensor | Mapping, *,
-                      adapter: Adapter | None = None) -> np.ndarray:
-    """Attention entropy per layer and head, shape (L, H)."""
-    return torch.stack([entropy_of(p) for p in attention_probs(model, inputs, adapter=adapter)]).numpy()
+def _warn_if_unmasked(probs: list[Tensor], attention_mask: Tensor) -> None:
+    leak = max(padded_key_mass(p, attention_mask) for p in probs)
+    if leak > 1e-3:
+        warnings.warn(f"real tokens put up to {leak:.3f} of their attention on padded keys: the model did "
+                      "not mask them, so the entropies are those of the attention renormalised over real "
+                      "keys. Pass inputs as a dict with 'attention_mask' (Hugging Face models) or pad on "
+                      "the right (causal models).", RuntimeWarning, stacklevel=3)
+
+
+def attention_entropy(model: nn.Module | Adapter, inputs: Tensor | Mapping, *, adapter: Adapter | None = None,
+                      attention_mask: Tensor | None = None) -> np.ndarray:
+    """Attention entropy per layer and head, shape (L, H), over real tokens only.
+
+    ``attention_mask`` (B, T), 1 = real token, 0 = padding, defaults to ``inputs["attention_mask"]``.
+    """
+    if attention_mask is None and isinstance(inputs, Mapping):
+        attention_mask = inputs.get("attention_mask")
+    probs = attention_probs(model, inputs, adapter=adapter, attention_mask=attention_mask)
+    if attention_mask is not None:
+        _warn_if_unmasked(probs, attention_mask)
+    return torch.stack([entropy_of(p, attention_mask) for p in probs]).numpy()
 
 
 def _default_loss(out: Tensor, tokens: Tensor | None, last_hidden: Tensor) -> Tensor:

@@ -99,7 +99,9 @@ def load_model(spec: str) -> tuple[nn.Module, object | None]:
 
 
 def make_batch(data: str, tokenizer: object | None, n_seq: int, seq_len: int) -> Tensor | dict:
-    """``n_seq`` consecutive windows of ``seq_len`` tokens from the validation split of ``data``."""
+    """``n_seq`` consecutive windows of ``seq_len`` tokens from the validation split of ``data``; with a
+    tokenizer, a Hugging Face batch whose ``attention_mask`` (all ones: windows are never padded) the
+    diagnostics pass on to the model and use to skip padding."""
     corpus = text_corpus(data)
     if tokenizer is None:
         ids = corpus.val.long()
@@ -109,7 +111,7 @@ def make_batch(data: str, tokenizer: object | None, n_seq: int, seq_len: int) ->
     if ids.numel() < n_seq * seq_len:
         raise ValueError(f"{data!r} has {ids.numel()} tokens, fewer than {n_seq} x {seq_len}")
     ids = ids[: n_seq * seq_len].view(n_seq, seq_len)
-    return ids if tokenizer is None else {"input_ids": ids}
+    return ids if tokenizer is None else {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
 def _log_all(log: RunLog, names: list[str], results: Mapping[str, np.ndarray]) -> None:
