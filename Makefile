@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test lint bench clean pretrained
+.PHONY: demo test lint bench clean pretrained claims
 
 $(VENV)/.core: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,17 @@ demo: $(VENV)/.core
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -q
+
+# Every study at its registered full size (or STUDY=name), one at a time, then results/CLAIMS.md.
+STUDY ?=
+claims: $(VENV)/.dev
+	@names="$(STUDY)"; \
+	[ -n "$$names" ] || names=$$($(PY) -c "from layerwise import list_methods; \
+	  print(' '.join(e.name for e in list_methods(kind='study')))"); \
+	for s in $$names; do \
+	  echo "== $$s"; $(VENV)/bin/layerwise run $$s --size full --out results/$$s || exit 1; \
+	done
+	$(VENV)/bin/layerwise claims --write
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests bench

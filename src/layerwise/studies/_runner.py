@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import math
 import random
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -98,6 +99,8 @@ def _run_trials(s: Study, base: Any, size: str, n_seeds: int, out_dir: Path,
             for arm, delta in s.arms.items():
                 bar.update(task, description=f"{s.name}: {arm} seed {seed}")
                 run_dir = out_dir / "runs" / f"{arm}-s{seed}"
+                if run_dir.exists():  # a rerun replaces its runs (a RunLog would append to them)
+                    shutil.rmtree(run_dir)
                 cfg = dataclasses.replace(base, **delta)
                 seed_everything(seed)
                 trial = Trial(s.name, arm, seed, run_dir, cfg, size)
@@ -193,9 +196,9 @@ def _size_blockers(mode: str, n_seeds: int, rule: Rule) -> list[str]:
 def _judge(s: Study, rule: Rule, results: Results) -> tuple[Judgement, list[str]]:
     """The rule's judgement, and reasons it cannot stand (unscored divergence)."""
     if isinstance(rule, Deterministic):
-        values = {arm: {c.metric: np.array([float(r[c.metric]) for r in results[arm]])
-                        for c in rule.checks if (c.arm or next(iter(s.arms))) == arm}
-                  for arm in _rule_arms(s, rule)}
+        values = {arm: {c.metric: np.array([float(r.get(c.metric, math.nan)) for r in rows])
+                        for c in rule.checks}
+                  for arm, rows in results.items()}
         return rule.judge(values), []
     values, why = {}, []
     for arm in _rule_arms(s, rule):

@@ -78,10 +78,13 @@ class Study:
             cfg = dataclasses.replace(cfg, **self.arms[arm])
         return cfg
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, registered: bool = True, **kwargs: Any) -> None:
+        """Validate the declaration; ``registered=False`` keeps a study (a test's) out of the
+        registry, so ``layerwise ls`` and the claims table do not list it."""
         super().__init_subclass__(**kwargs)
         _validate(cls)
-        register(cls.name, kind="study", paper=cls.paper, arxiv=cls.arxiv)(cls)
+        if registered:
+            register(cls.name, kind="study", paper=cls.paper, arxiv=cls.arxiv)(cls)
 
 
 def _validate(cls: type[Study]) -> None:

@@ -1,0 +1,140 @@
+"""The study runner on toy studies: pairing, modes, gates, divergence, provenance, validation."""
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from layerwise.studies import (
+    Check,
+    Deterministic,
+    Gate,
+    Study,
+    Superiority,
+    Verdict,
+    run_study,
+    stale_reasons,
+)
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    shift: float = 0.0
+    noise: float = 1.0
+    diverge_seed: int = -1
+    floor: float = 0.0
+
+
+class Toy(Study, registered=False):
+    """A toy study: the metric is a seed-shared draw plus the arm's shift."""
+
+    name, paper, arxiv, claim = "toy", "Toy (2026)", "0000.00000", "the shift helps"
+    Config = ToyConfig
+    arms = {"base": {}, "shifted": {"shift": 1.0}}
+    rule = Superiority("score", "higher", treatment="shifted", baseline="base")
+    gates = (Gate("score", above="chance", arms=("base",)),)
+    sizes = {"tiny": {"noise": 0.1}}
+    seeds = {"tiny": 1, "smoke": 1, "full": 4}
+
+    def trial(self, cfg, t):
+        shared = torch.randn(()).item()  # the runner seeds every arm of a seed alike
+        score = 5.0 + shared * cfg.noise + cfg.shift + 0.2 * torch.randn(()).item()
+        if t.seed == cfg.diverge_seed and cfg.shift:
+            score = math.nan
+        return {"score": score, "chance": cfg.floor, "shared": shared}
+
+
+def test_arms_of_a_seed_share_the_seed_and_are_judged_paired(tmp_path):
+    v = run_study(Toy(), size="full", out=tmp_path, progress=False)
+    assert v.mode == "full" and v.seeds == 4 and v.verdict == "holds", v.reason
+    shared = v.details["shared"]
+    assert shared["base"] == shared["shifted"]  # same draws per seed in both arms
+    diffs = np.array(v.arms["shifted"].values) - np.array(v.arms["base"].values)
+    ref = stats.ttest_rel(v.arms["shifted"].values, v.arms["base"].values).confidence_interval(0.95)
+    assert v.effect["value"] == pytest.approx(diffs.mean())
+    assert v.effect["ci"] == pytest.approx([ref.low, ref.high])
+    saved = json.loads((tmp_path / "verdict.json").read_text())
+    assert saved["verdict"] == "holds" and saved["provenance"]["threads"] == 1
+    assert saved["provenance"]["torch"] == torch.__version__ and "git_revision" in saved["provenance"]
+    assert Verdict.load(tmp_path / "verdict.json").arms["base"].values == v.arms["base"].values
+
+
+def test_overrides_and_seed_counts_make_the_mode_custom(tmp_path):
+    v = run_study(Toy(), size="full", overrides={"noise": "0.5"}, out=tmp_path, progress=False)
+    assert v.mode == "custom" and v.overrides == {"noise": "0.5"} and v.config["noise"] == 0.5
+    v = run_study(Toy(), size="full", seeds=3, out=tmp_path, progress=False)
+    assert v.mode == "custom" and v.verdict == "holds"
+    assert stale_reasons(Toy(), v.to_json()) == ["mode is 'custom', not 'full'", "3 seeds, registered 4"]
+
+
+def test_small_sizes_and_single_seeds_are_not_judged(tmp_path):
+    v = run_study(Toy(), size="tiny", out=tmp_path, progress=False)
+    assert v.verdict == "not-judged" and v.reason.startswith("tiny size")
+    v = run_study(Toy(), size="full", seeds=1, out=tmp_path, progress=False)
+    assert v.verdict == "not-judged" and "needs at least 2" in v.reason
+
+
+def test_a_failed_gate_names_the_arm_and_the_numbers(tmp_path):
+    v = run_study(Toy(), size="full", overrides={"floor": 100.0}, out=tmp_path, progress=False)
+    assert v.verdict == "not-judged"
+    assert "arm 'base' did not learn: score" in v.reason and "chance 100" in v.reason
+
+
+def test_a_diverged_seed_is_counted_and_never_dropped(tmp_path):
+    v = run_study(Toy(), size="full", overrides={"diverge_seed": 2}, out=tmp_path, progress=False)
+    assert v.arms["shifted"].n_diverged == 1 and v.arms["shifted"].n_finite == 3
+    assert v.verdict == "not-judged" and "diverged in 1/4" in v.reason
+
+
+def test_a_worst_score_turns_divergence_into_that_arms_loss(tmp_path):
+    class Scored(Toy, registered=False):
+        rule = Superiority("score", "higher", treatment="shifted", baseline="base", worst="chance")
+
+    v = run_study(Scored(), size="full", overrides={"diverge_seed": 2, "noise": 0.01}, out=tmp_path,
+                  progress=False)
+    assert v.arms["shifted"].n_diverged == 1 and v.verdict != "holds"
+    diffs = v.effect["comparisons"]["base"]["diff"]
+    assert diffs < 1.0  # the diverged seed scored 0 (chance) pulls the mean difference down
+
+
+def test_deterministic_rules_check_every_seed(tmp_path):
+    class Exact(Toy, registered=False):
+        rule = Deterministic((Check("score", ">", 4.0, arm="shifted"), Check("shared", "<", 10.0)))
+        gates = ()
+
+    v = run_study(Exact(), size="full", seeds=1, out=tmp_path, progress=False)
+    assert v.verdict == "holds" and v.rule == "deterministic"
+    v = run_study(Exact(), size="full", seeds=1, overrides={"diverge_seed": 0}, out=tmp_path, progress=False)
+    assert v.verdict == "fails" and "score[shifted]" in v.effect["summary"]
+
+
+def test_declarations_are_validated_at_class_creation():
+    with pytest.raises(TypeError, match="unknown config fields"):
+        class BadArm(Toy, registered=False):
+            arms = {"base": {}, "x": {"shfit": 1.0}}
+    with pytest.raises(TypeError, match="not in arms"):
+        class BadRule(Toy, registered=False):
+            rule = Superiority("score", "higher", treatment="nope", baseline="base")
+    with pytest.raises(ValueError, match="did you mean shift"):
+        Toy().config("full", {"shfit": "1"})
+    with pytest.raises(ValueError, match="size must be one of"):
+        Toy().config("huge")
+
+
+def test_trial_must_return_the_rule_metric(tmp_path):
+    class Silent(Toy, registered=False):
+        def trial(self, cfg, t):
+            return {"other": 1.0}
+
+    with pytest.raises(KeyError, match="must return \\['score'\\]"):
+        run_study(Silent(), size="tiny", out=tmp_path, progress=False)
+
+
+def test_runner_restores_the_thread_count(tmp_path):
+    before = torch.get_num_threads()
+    run_study(Toy(), size="tiny", out=tmp_path, progress=False, threads=2)
+    assert torch.get_num_threads() == before
