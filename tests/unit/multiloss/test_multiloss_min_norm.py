@@ -22,7 +22,8 @@ def kkt_reference(jac: np.ndarray) -> np.ndarray:
     k = len(g)
     for r in range(1, k + 1):
         for support in map(list, itertools.combinations(range(k), r)):
-            kkt = np.block([[g[np.ix_(support, support)], np.ones((r, 1))], [np.ones((1, r)), np.zeros((1, 1))]])
+            kkt = np.block([[g[np.ix_(support, support)], np.ones((r, 1))],
+                            [np.ones((1, r)), np.zeros((1, 1))]])
             v = np.linalg.lstsq(kkt, np.eye(r + 1)[r], rcond=None)[0][:r]
             if (v < -1e-12).any():
                 continue

@@ -28,8 +28,8 @@ def test_aggregator_reaches_the_pareto_set(factory):
     assert _distance_to_segment(w.detach()) < 0.05
 
 
-MODULES = ["grads", "base", "conflict", "pcgrad", "mgda", "min_norm", "samgs", "gcond", "gcond_trainer", "gradnorm",
-           "annealing", "gated_mlp", "helmholtz"]
+MODULES = ["grads", "base", "conflict", "pcgrad", "mgda", "min_norm", "samgs", "gcond", "gcond_trainer",
+           "gradnorm", "annealing", "gated_mlp", "helmholtz"]
 
 
 @pytest.mark.parametrize("name", MODULES)
