@@ -26,14 +26,15 @@ demo: $(VENV)/.core
 test: $(VENV)/.dev
 	$(PY) -m pytest -q
 
-# Every study at its registered full size (or STUDY=name), one at a time, then results/CLAIMS.md.
+# Every study at its registered full size (or STUDY=name), one at a time, then results/CLAIMS.md;
+# RESUME=1 keeps the arms and seeds that finished before with the same config.
 STUDY ?=
 claims: $(VENV)/.dev
 	@names="$(STUDY)"; \
 	[ -n "$$names" ] || names=$$($(PY) -c "from layerwise import list_methods; \
 	  print(' '.join(e.name for e in list_methods(kind='study')))"); \
 	for s in $$names; do \
-	  echo "== $$s"; $(VENV)/bin/layerwise run $$s --size full --out results/$$s || exit 1; \
+	  echo "== $$s"; $(VENV)/bin/layerwise run $$s --size full --out results/$$s $(if $(RESUME),--resume) || exit 1; \
 	done
 	$(VENV)/bin/layerwise claims --write
 

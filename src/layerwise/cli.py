@@ -51,7 +51,9 @@ def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --ki
         full: bool = typer.Option(False, "--full", help="shorthand for --size full"),
         seeds: int = typer.Option(None, help="number of seeds (default: the study's for the size)"),
         threads: int = typer.Option(1, help="torch threads (default 1: studies are judged that way)"),
-        out: Path = typer.Option(None, help="output folder (default runs/NAME)")) -> None:
+        out: Path = typer.Option(None, help="output folder (default runs/NAME)"),
+        resume: bool = typer.Option(False, "--resume",
+                                    help="keep arms and seeds that finished with the same config")) -> None:
     """Run a study: every arm over the seeds, a report and DIR/verdict.json."""
     from layerwise.studies import get_study, run_study
 
@@ -64,7 +66,7 @@ def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --ki
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
     _print_verdict(run_study(study, size=size, seeds=seeds, out=out, overrides=settings,
-                             threads=threads).to_json())
+                             threads=threads, resume=resume).to_json())
 
 
 def _print_verdict(verdict: dict) -> None:

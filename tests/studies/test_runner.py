@@ -138,3 +138,23 @@ def test_runner_restores_the_thread_count(tmp_path):
     before = torch.get_num_threads()
     run_study(Toy(), size="tiny", out=tmp_path, progress=False, threads=2)
     assert torch.get_num_threads() == before
+
+
+def test_resume_keeps_finished_trials_and_reruns_changed_ones(tmp_path):
+    calls = []
+
+    class Counted(Toy, registered=False):
+        def trial(self, cfg, t):
+            calls.append((t.arm, t.seed))
+            return super().trial(cfg, t)
+
+    first = run_study(Counted(), size="full", out=tmp_path, progress=False)
+    (tmp_path / "runs" / "shifted-s3" / "trial.json").unlink()  # as if killed during that trial
+    calls.clear()
+    again = run_study(Counted(), size="full", out=tmp_path, progress=False, resume=True)
+    assert calls == [("shifted", 3)]
+    assert again.arms["base"].values == first.arms["base"].values
+    assert again.arms["shifted"].values == pytest.approx(first.arms["shifted"].values)
+    calls.clear()
+    run_study(Counted(), size="full", overrides={"noise": 0.5}, out=tmp_path, progress=False, resume=True)
+    assert len(calls) == 8  # a different config reruns everything

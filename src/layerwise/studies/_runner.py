@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import random
 import shutil
@@ -39,10 +40,14 @@ def get_study(name: str) -> Study:
 
 def run_study(study: str | Study, *, size: str = "smoke", seeds: int | None = None,
               out: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
-              threads: int = 1, progress: bool = True, report: bool = True) -> Verdict:
+              threads: int = 1, progress: bool = True, report: bool = True,
+              resume: bool = False) -> Verdict:
     """Run every arm of ``study`` over its seeds at ``size`` (tiny | smoke | full); write
     ``OUT/verdict.json``, ``OUT/report.html`` and one run folder per arm and seed under
-    ``OUT/runs``. Overrides or a non-registered seed count make the mode ``custom``."""
+    ``OUT/runs``. Overrides or a non-registered seed count make the mode ``custom``.
+
+    ``resume=True`` keeps every arm and seed that finished before with the same config (its
+    ``trial.json``) and runs only the rest; otherwise a rerun replaces the run folders."""
     s = get_study(study) if isinstance(study, str) else study
     overrides = dict(overrides or {})
     base = s.config(size, overrides)
@@ -56,7 +61,7 @@ def run_study(study: str | Study, *, size: str = "smoke", seeds: int | None = No
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with torch_threads(threads):
-        results, run_dirs = _run_trials(s, base, size, n_seeds, out_dir, progress)
+        results, run_dirs = _run_trials(s, base, size, n_seeds, out_dir, progress, resume)
     provenance = _provenance(threads, size, n_seeds, time.perf_counter() - start)
     verdict = decide(s, mode, base, results, overrides=overrides, provenance=provenance,
                      run_dirs=[str(p) for p in run_dirs])
@@ -86,7 +91,7 @@ def seed_everything(seed: int) -> None:
 
 
 def _run_trials(s: Study, base: Any, size: str, n_seeds: int, out_dir: Path,
-                show: bool) -> tuple[Results, list[Path]]:
+                show: bool, resume: bool) -> tuple[Results, list[Path]]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     results: Results = {arm: [] for arm in s.arms}
@@ -99,12 +104,15 @@ def _run_trials(s: Study, base: Any, size: str, n_seeds: int, out_dir: Path,
             for arm, delta in s.arms.items():
                 bar.update(task, description=f"{s.name}: {arm} seed {seed}")
                 run_dir = out_dir / "runs" / f"{arm}-s{seed}"
-                if run_dir.exists():  # a rerun replaces its runs (a RunLog would append to them)
-                    shutil.rmtree(run_dir)
                 cfg = dataclasses.replace(base, **delta)
-                seed_everything(seed)
-                trial = Trial(s.name, arm, seed, run_dir, cfg, size)
-                results[arm].append(_one_trial(s, cfg, trial))
+                done = _finished(run_dir, cfg) if resume else None
+                if done is None:
+                    if run_dir.exists():  # a rerun replaces its runs (a RunLog would append to them)
+                        shutil.rmtree(run_dir)
+                    seed_everything(seed)
+                    done = _one_trial(s, cfg, Trial(s.name, arm, seed, run_dir, cfg, size))
+                    _save_trial(run_dir, cfg, done)
+                results[arm].append(done)
                 run_dirs.append(run_dir)
                 bar.advance(task)
     return results, run_dirs
@@ -126,6 +134,28 @@ def _one_trial(s: Study, cfg: Any, trial: Trial) -> dict[str, Any]:
     if not (trial.run_dir / "meta.json").exists():  # a measurement with no Monitor: log its numbers
         _log_result(trial, result)
     return result
+
+
+def _save_trial(run_dir: Path, cfg: Any, result: dict[str, Any]) -> None:
+    """``trial.json``: the trial's config and results, the mark of a finished trial."""
+    from layerwise.studies._verdict import _json_safe
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = {"config": _config_dict(cfg), "result": _json_safe(result)}
+    tmp = run_dir / "trial.json.tmp"
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(run_dir / "trial.json")
+
+
+def _finished(run_dir: Path, cfg: Any) -> dict[str, Any] | None:
+    """The saved results of a finished trial with this config, else None."""
+    path = run_dir / "trial.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    if data.get("config") != json.loads(json.dumps(_config_dict(cfg))):
+        return None
+    return {k: (math.nan if v is None else v) for k, v in data["result"].items()}
 
 
 def _rule_metrics(s: Study) -> list[str]:
