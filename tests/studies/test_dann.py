@@ -1,51 +1,41 @@
-"""dann study: verdict structure at a tiny size, and the reversal layer acts only in the DANN arm."""
+"""dann at its tiny size: the reversal layer acts only in the DANN arm, on the paper's schedule."""
 
-import json
-
-import pandas as pd
+import numpy as np
+import pyarrow.compute as pc
 
 from layerwise import RunLog
-from layerwise.studies import run_study
-from layerwise.studies.dann import ARMS, NAME, RECIPE, DANNConfig
-
-TINY = dict(steps="30", n_source="64", n_target="64", n_eval="200", every="1")
+from layerwise.studies import get_study, run_study
+from layerwise.studies.dann import DANNConfig
 
 
-def test_smoke_run_writes_verdict_probe_and_runlogs(tmp_path):
-    verdict = run_study(RECIPE, out=tmp_path, overrides=TINY, progress=False, report=False)
-    saved = json.loads((tmp_path / "verdict.json").read_text())
-    assert saved["study"] == NAME and saved["arxiv"] == "1505.07818"
-    assert saved["verdict"] == "not-judged" and saved["metric"] == "target_acc"
-    assert set(saved["arms"]) == set(ARMS) and saved["baseline"] == "source-only"
-    for arm in ARMS:
-        (acc,) = saved["arms"][arm]["values"]
-        assert 0.0 <= acc <= 1.0
-        for key in ("domain_probe_features", "domain_probe_input", "source_acc"):
-            assert 0.0 <= verdict["details"][key][arm] <= 1.0
-    layers = set(RunLog.read(tmp_path / "runs" / "dann-s0").column("layer").to_pylist())
-    assert {"features.0", "label_head", "domain_head"} <= layers
-
-
-def _rows(table: pd.DataFrame, metric: str, layer: str) -> pd.Series:
-    return table[(table.metric == metric) & (table.layer == layer)].sort_values("step").value
+def _series(run_dir, metric: str, layer: str) -> np.ndarray:
+    table = RunLog.read(run_dir)
+    rows = table.filter(pc.and_(pc.equal(table["metric"], metric), pc.equal(table["layer"], layer)))
+    order = np.argsort(rows["step"].to_numpy())
+    return rows["value"].to_numpy(zero_copy_only=False)[order]
 
 
 def test_reversal_schedule_and_domain_head_gradients(tmp_path):
     """DANN: lambda rises from 0 on the paper's schedule; source-only: the domain head gets no gradient."""
-    from layerwise.studies.dann import run
-
-    cfg = RECIPE.make_config("smoke", {k: v for k, v in TINY.items()})
-    for arm in ARMS:
-        run(cfg, arm, 0, tmp_path / arm)
-    dann = RunLog.read(tmp_path / "dann").to_pandas()
-    lam = _rows(dann, "grl_lambda", "").to_numpy()
+    verdict = run_study("dann", size="tiny", out=tmp_path, progress=False, report=False)
+    lam = _series(tmp_path / "runs" / "dann-s0", "grl_lambda", "")
     assert lam[0] == 0.0 and (lam[1:] > lam[:-1]).all() and lam[-1] > 0.9
-    assert _rows(dann, "grad_norm", "domain_head").iloc[1:].min() > 0
-    plain = RunLog.read(tmp_path / "source-only").to_pandas()
-    assert _rows(plain, "grad_norm", "domain_head").max() == 0.0
+    assert _series(tmp_path / "runs" / "dann-s0", "grad_norm", "domain_head")[1:].min() > 0
+    assert _series(tmp_path / "runs" / "source-only-s0", "grad_norm", "domain_head").max() == 0.0
+    for arm in ("source-only", "dann"):
+        for key in ("target_acc", "source_acc", "domain_probe_features", "domain_probe_input"):
+            assert 0.0 <= verdict.details[key][arm] <= 1.0
+    # the input probe sees the same fresh samples in both arms: the arms are paired
+    probe = verdict.details["domain_probe_input"]
+    assert probe["dann"] == probe["source-only"]
 
 
-def test_defaults_follow_the_spec():
-    cfg = RECIPE.make_config("full")
+def test_arms_are_deltas_and_full_is_the_spec():
+    study = get_study("dann")
+    cfg = study.config("full")
     assert cfg == DANNConfig()
-    assert (cfg.n_source, cfg.angle_deg, cfg.hidden) == (300, 35.0, 15)
+    assert (cfg.n_source, cfg.angle_deg, cfg.hidden, cfg.steps) == (300, 35.0, 15, 2000)
+    assert study.config("full", arm="source-only").domain_weight == 0.0
+    assert study.config("full", arm="dann").domain_weight == 1.0
+    assert study.seeds["full"] == 20
+    assert study.rule.treatment == "dann" and study.rule.baseline == "source-only"
