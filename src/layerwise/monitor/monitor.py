@@ -32,7 +32,7 @@ from layerwise.monitor.collector import StepCollector
 from layerwise.monitor.hooks import HookSet
 from layerwise.monitor.layout import build_layout
 from layerwise.monitor.nonfinite import NonFiniteError, NonFiniteEvent
-from layerwise.monitor.runlog import RunLog
+from layerwise.monitor.runlog import RunLog, exit_status
 
 
 class HooksDidNotFire(RuntimeWarning):
@@ -57,12 +57,15 @@ class Monitor:
             ``"deferred"`` reads them one logged step later, so the host never waits for the GPU
             (needs ``on_nonfinite="record"``); ``"auto"`` defers on CUDA in record mode.
         meta: extra fields for the run's ``meta.json``.
+        resume, overwrite: how to open a ``log`` folder that already holds a run (see
+            :class:`RunLog`); by default such a folder is refused.
     """
 
     def __init__(self, model: nn.Module, *, metrics: str | list[str] = "economy",
                  layers: Selector = None, every: int = 1, log: RunLog | str | os.PathLike | None = None,
                  optimizer: torch.optim.Optimizer | None = None, on_nonfinite: str = "raise",
-                 loss_reduction: str = "mean", sync: str = "auto", meta: dict | None = None) -> None:
+                 loss_reduction: str = "mean", sync: str = "auto", meta: dict | None = None,
+                 resume: bool = False, overwrite: bool = False) -> None:
         _check_arguments(every, on_nonfinite, loss_reduction, sync)
         self.model, self.every, self.on_nonfinite = model, every, on_nonfinite
         self.specs = base.resolve(metrics)
@@ -72,7 +75,7 @@ class Monitor:
         self.layout = build_layout(model, select_layers(model, layers), self.specs)
         self.layers = self.layout.names
         self.events: list[NonFiniteEvent] = []
-        self.log_target = self._open_log(log, model, meta)
+        self.log_target = self._open_log(log, model, meta, resume=resume, overwrite=overwrite)
         self._collector = StepCollector(self.layout, self.specs, loss_reduction)
         self._hooks = HookSet(self)
         self._attach()
@@ -90,11 +93,11 @@ class Monitor:
         self._closed = False
 
     # -- set-up ----------------------------------------------------------------------------
-    def _open_log(self, log: Any, model: nn.Module, meta: dict | None) -> RunLog:
+    def _open_log(self, log: Any, model: nn.Module, meta: dict | None, **opening: bool) -> RunLog:
         self._owns_log = not isinstance(log, RunLog)
         if isinstance(log, RunLog):
             return log
-        return RunLog(log, meta={"model": model_summary(model), **(meta or {})})
+        return RunLog(log, meta={"model": model_summary(model), **(meta or {})}, **opening)
 
     def _attach(self) -> None:
         c = self._collector
@@ -278,7 +281,7 @@ class Monitor:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close("failed" if exc_type else "finished")
+        self.close(exit_status(exc_type))
 
 
 def _check_arguments(every: int, on_nonfinite: str, loss_reduction: str, sync: str) -> None:

@@ -24,12 +24,17 @@ import os
 import platform
 import subprocess
 import time
+import uuid
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+import layerwise.monitor.runfolder as runfolder
+from layerwise.monitor.runfolder import FolderLock
 
 SCHEMA = pa.schema(
     [("step", pa.int64()), ("layer", pa.string()), ("metric", pa.string()), ("value", pa.float64())]
@@ -48,14 +53,20 @@ class RunLog:
         fsync: what is forced to disk to survive a machine crash: ``"close"`` (the sidecar at
             every write, every part at ``close``), ``"always"`` (each part at its flush too) or
             ``"never"``.
+        resume: continue a run already in ``path``: rows at or before its last flushed step
+            are dropped (``skipped_steps`` in ``meta.json`` counts them), so no step is repeated.
+        overwrite: delete the run already in ``path`` (its parts and sidecar) and start anew.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, meta: dict | None = None,
-                 flush_every: int = 50, fsync: str = "close") -> None:
+                 flush_every: int = 50, fsync: str = "close", resume: bool = False,
+                 overwrite: bool = False) -> None:
         if flush_every < 1:
             raise ValueError(f"flush_every must be >= 1, got {flush_every}")
         if fsync not in FSYNC:
             raise ValueError(f"fsync must be one of {', '.join(map(repr, FSYNC))}, got {fsync!r}")
+        if resume and overwrite:
+            raise ValueError("resume=True and overwrite=True contradict each other; choose one")
         self.path = Path(path) if path is not None else None
         self.flush_every = flush_every
         self.fsync = fsync
@@ -65,26 +76,64 @@ class RunLog:
         self._last_step: int | None = None
         self._memory: list[pa.Table] = []
         self._closed = False
+        self._after: int | None = None  # resume: drop rows at or before this step
+        self._skipped: set[int] = set()
+        self._lock: FolderLock | None = None
         if self.path is not None:
-            self._open_folder(meta or {})
+            self._open_folder(meta or {}, resume, overwrite)
 
     # -- writing ---------------------------------------------------------------------------
-    def _open_folder(self, meta: dict) -> None:
+    def _open_folder(self, meta: dict, resume: bool, overwrite: bool) -> None:
         assert self.path is not None
         if self.path.exists() and not self.path.is_dir():
             raise NotADirectoryError(f"run path {self.path} is a file; give a folder for the run")
         (self.path / "metrics").mkdir(parents=True, exist_ok=True)
+        self._lock = FolderLock(self.path)
+        self._lock.acquire()
+        try:
+            old = self._claim_folder(resume, overwrite)
+        except BaseException:
+            self._lock.release()
+            raise
         if self.fsync != "never":
             _fsync_dir(self.path.parent)  # the run folder's own entry
         self._next_part = _next_part_index(self.path / "metrics")
-        old = _read_meta(self.path)
         info = {**old, **_jsonable(meta)}
+        info.setdefault("run_id", uuid.uuid4().hex[:12])
         info.setdefault("started", _now())
         info.setdefault("environment", environment())
         info["resumed"] = old.get("resumed", 0) + (1 if old else 0)
         info["status"] = "running"
         self._meta = info
         self._write_meta()
+        runfolder.watch(self)
+
+    def _claim_folder(self, resume: bool, overwrite: bool) -> dict:
+        """The sidecar of the run already in the folder (``{}`` if none), after applying
+        ``resume``/``overwrite``; a refusal names both options."""
+        assert self.path is not None
+        old = _read_meta(self.path)
+        parts = sorted((self.path / "metrics").glob("part-*.parquet"))
+        if not (old or parts):
+            return {}
+        if overwrite:
+            for part in parts:
+                part.unlink()
+            (self.path / "meta.json").unlink(missing_ok=True)
+            return {}
+        last = _last_step(parts)
+        if not resume:
+            raise FileExistsError(
+                f"run folder {self.path} already holds a run (status {old.get('status', 'unknown')}, "
+                f"last flushed step {last}); pass resume=True (--resume) to continue after step "
+                f"{last}, overwrite=True (--overwrite) to replace it, or choose another folder")
+        self._after = last
+        return old
+
+    @property
+    def last_step(self) -> int | None:
+        """The last step of a resumed run before this session (``None`` for a new run)."""
+        return self._after
 
     def log(self, step: int, layer: str, metric: str, value: float) -> None:
         """Append one row."""
@@ -96,6 +145,9 @@ class RunLog:
         if self._closed:
             raise RuntimeError("this RunLog is closed; open a new one on the same path to append")
         values = [float(v) for v in values]
+        if self._after is not None and step <= self._after:
+            self._skipped.add(int(step))  # already flushed before the resume: never twice
+            return
         if not len(layers) == len(metrics) == len(values):
             raise ValueError(
                 f"log_many got {len(layers)} layers, {len(metrics)} metrics, {len(values)} values"
@@ -157,7 +209,12 @@ class RunLog:
         if self.path is not None:
             self._sync_parts()
             self._meta.update(status=status, finished=_now())
+            if self._skipped:
+                self._meta["skipped_steps"] = self._meta.get("skipped_steps", 0) + len(self._skipped)
             self._write_meta()
+            runfolder.unwatch(self)
+            if self._lock is not None:
+                self._lock.release()
 
     def table(self) -> pa.Table:
         """Every row written so far (flushing first)."""
@@ -171,7 +228,7 @@ class RunLog:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close("failed" if exc_type else "finished")
+        self.close(exit_status(exc_type))
 
     def _write_meta(self) -> None:
         assert self.path is not None
@@ -187,16 +244,21 @@ class RunLog:
             raise FileNotFoundError(
                 f"{folder} is not a layerwise run (no metrics/ folder); pass the folder a RunLog wrote"
             )
-        parts = sorted((folder / "metrics").glob("part-*.parquet"))
-        if not parts:
+        tables = [t for t in map(_read_part, sorted((folder / "metrics").glob("part-*.parquet")))
+                  if t is not None]
+        if not tables:
             return SCHEMA.empty_table()
-        table = pa.concat_tables([pq.read_table(p, schema=SCHEMA) for p in parts])
-        return table.sort_by([("step", "ascending")])
+        return pa.concat_tables(tables).sort_by([("step", "ascending")])
 
     @staticmethod
     def read_meta(path: str | os.PathLike) -> dict:
-        """The run's sidecar (``{}`` when it has none)."""
-        return _read_meta(Path(path))
+        """The run's sidecar (``{}`` when it has none). A run whose sidecar says ``running`` but
+        whose folder no process holds died without closing (SIGKILL, power loss): its status
+        reads ``crashed``; every row flushed before is in its parts."""
+        meta = _read_meta(Path(path))
+        if meta.get("status") == "running" and not FolderLock(Path(path)).held():
+            meta["status"] = "crashed"
+        return meta
 
 
 def _write_atomic(final: Path, write: Callable[[Any], object], *, sync: bool) -> None:
@@ -225,6 +287,29 @@ def _fsync_dir(folder: Path) -> None:
     """Persist a folder's entries (renames, new files); Windows cannot open folders, so skip there."""
     if os.name != "nt":
         _fsync_path(folder)
+
+
+def exit_status(exc_type: type | None) -> str:
+    """Status of a run closed by a ``with`` block: finished, interrupted (Ctrl-C, SIGTERM) or failed."""
+    if exc_type is None:
+        return "finished"
+    return "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+
+
+def _read_part(path: Path) -> pa.Table | None:
+    """One part, or None with a warning naming it when it cannot be read."""
+    try:
+        return pq.read_table(path, schema=SCHEMA)
+    except (OSError, pa.ArrowException) as err:
+        warnings.warn(f"skipping unreadable run part {path} ({type(err).__name__}: {err}); the "
+                      "other parts are read. Delete or restore the file to silence this.",
+                      RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _last_step(parts: list[Path]) -> int | None:
+    steps = [t["step"].to_numpy() for t in map(_read_part, parts) if t is not None and t.num_rows]
+    return int(max(s.max() for s in steps)) if steps else None
 
 
 def _next_part_index(folder: Path) -> int:

@@ -47,7 +47,7 @@ def test_flush_every_k_steps_writes_parts(tmp_path):
 def test_resume_appends(tmp_path):
     with RunLog(tmp_path / "r") as log:
         log.log(0, "a", "m", 1.0)
-    with RunLog(tmp_path / "r", meta={"note": "second"}) as log:
+    with RunLog(tmp_path / "r", meta={"note": "second"}, resume=True) as log:
         log.log(1, "a", "m", 2.0)
     assert RunLog.read(tmp_path / "r").column("value").to_pylist() == [1.0, 2.0]
     meta = RunLog.read_meta(tmp_path / "r")
@@ -68,7 +68,7 @@ def test_sigkill_keeps_every_flushed_row(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     table = RunLog.read(tmp_path / "run")
     assert table.column("step").to_pylist() == list(range(20))  # two flushes of 10 steps
-    assert RunLog.read_meta(tmp_path / "run")["status"] == "running"
+    assert RunLog.read_meta(tmp_path / "run")["status"] == "crashed"  # no writer holds it
 
 
 def test_in_memory_log_and_errors(tmp_path):
