@@ -23,6 +23,9 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import Tensor, nn
 
 from layerwise._registry import register
@@ -36,7 +39,8 @@ class MLPBlock(nn.Module):
     """Linear -> norm -> activation, plus the input when ``residual`` and shapes match."""
 
     def __init__(
-        self, in_dim: int, out_dim: int, *, act: str, norm: str | None, residual: bool, bias: bool
+        self, in_dim: int, out_dim: int, *, act: str, norm: str | None, residual: bool, bias: bool,
+        act_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if norm is not None and norm not in _NORMS:
@@ -44,6 +48,8 @@ class MLPBlock(nn.Module):
         self.linear = nn.Linear(in_dim, out_dim, bias=bias)
         self.norm = _NORMS[norm](out_dim) if norm is not None else nn.Identity()
         self.act = make_activation(act)
+        if act_kwargs:  # e.g. LeakyReLU's negative_slope, ELU's alpha
+            self.act = type(self.act)(**act_kwargs)
         self.residual = residual and in_dim == out_dim
 
     def forward(self, x: Tensor) -> Tensor:
@@ -77,7 +83,8 @@ class MLP(nn.Module):
     ``init``: "default" (PyTorch's), "kaiming" (normal, fan_in, ReLU gain), "xavier" (normal),
     "orthogonal" (gain 1), or a float used as the std of a normal; non-default inits zero the
     biases. ``norm``: "batch", "layer" or None. ``residual`` adds each block's input to its
-    output where the shapes match.
+    output where the shapes match. ``act_kwargs`` go to the activation's constructor
+    (``act="leaky_relu", act_kwargs={"negative_slope": 0.1}``; ``act="elu", act_kwargs={"alpha": 1.0}``).
     """
 
     def __init__(
@@ -92,6 +99,7 @@ class MLP(nn.Module):
         residual: bool = False,
         init: str | float = "default",
         bias: bool = True,
+        act_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if depth < 1:
@@ -99,7 +107,7 @@ class MLP(nn.Module):
         self.in_dim = in_dim
         dims = [in_dim] + [width] * depth
         self.blocks = nn.ModuleList(
-            MLPBlock(a, b, act=act, norm=norm, residual=residual, bias=bias)
+            MLPBlock(a, b, act=act, norm=norm, residual=residual, bias=bias, act_kwargs=act_kwargs)
             for a, b in zip(dims[:-1], dims[1:], strict=True)
         )
         self.head = nn.Linear(width, out_dim, bias=bias)

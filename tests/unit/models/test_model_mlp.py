@@ -100,3 +100,15 @@ def test_registered():
     assert get("mlp").obj is MLP
     assert get("mlp").kind == "model"
     assert isinstance(MLP(in_dim=2, out_dim=2).head, nn.Linear)
+
+
+def test_act_kwargs_reach_every_block_activation():
+    leaky = MLP(in_dim=4, out_dim=2, depth=3, width=8, act="leaky_relu", act_kwargs={"negative_slope": 0.1})
+    assert all(isinstance(b.act, nn.LeakyReLU) and b.act.negative_slope == 0.1 for b in leaky.blocks)
+    elu = MLP(in_dim=4, out_dim=2, depth=2, width=8, act="elu", act_kwargs={"alpha": 0.5})
+    assert all(isinstance(b.act, nn.ELU) and b.act.alpha == 0.5 for b in elu.blocks)
+    x = torch.full((1, 8), -100.0)
+    torch.testing.assert_close(elu.blocks[1].act(x), torch.full((1, 8), -0.5))  # saturates at -alpha
+    assert MLP(in_dim=4, out_dim=2, depth=1, width=8, act="elu").blocks[0].act.alpha == 1.0
+    with pytest.raises(TypeError):
+        MLP(in_dim=4, out_dim=2, act="relu", act_kwargs={"alpha": 1.0})
