@@ -8,10 +8,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(help="layerwise: see, fix and prove how a deep network trains, layer by layer.",
                   no_args_is_help=True, add_completion=False)
-console = Console()
+console = Console(markup=False, highlight=False)  # paths and names print literally: exp[lr]/run1
+
+
+def _error(err: object) -> None:
+    console.print(Text("error: ", style="red") + Text(str(err)))
 
 
 @app.command("ls")
@@ -63,7 +68,7 @@ def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --ki
         size = "full" if full else size
         study.config(size, settings)  # validate the size and the overrides before any training
     except (KeyError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
+        _error(err)
         raise typer.Exit(2) from None
     _print_verdict(run_study(study, size=size, seeds=seeds, out=out, overrides=settings,
                              threads=threads, resume=resume).to_json())
@@ -77,8 +82,11 @@ def _print_verdict(verdict: dict) -> None:
         table.add_row(arm, f"{_num(a['mean']):.4f}", f"[{lo:.4f}, {hi:.4f}]", values, str(a["n_diverged"]))
     console.print(table)
     console.print(verdict["effect"]["summary"])
-    line = f"verdict: [bold]{verdict['verdict']}[/bold] ({verdict['mode']}, {verdict['seconds']} s)"
-    console.print(line + (f"\nreason: {verdict['reason']}" if verdict["reason"] else ""))
+    line = Text("verdict: ") + Text(verdict["verdict"], style="bold") + Text(
+        f" ({verdict['mode']}, {verdict['seconds']} s)")
+    console.print(line)
+    if verdict["reason"]:
+        console.print(f"reason: {verdict['reason']}")
 
 
 def _num(value: object) -> float:
@@ -120,7 +128,7 @@ def report(runs: list[Path] = typer.Argument(..., help="run folders written by a
     try:
         path = write_report(runs, output, title=title)
     except (FileNotFoundError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
+        _error(err)
         raise typer.Exit(2) from None
     console.print(f"wrote {path}")
 
@@ -139,7 +147,7 @@ def analyze(model: str = typer.Argument(..., help="gpt | minilm | smollm2 | a to
     try:
         path = run_analysis(model, data, output, n_seq=n_seq, seq_len=seq_len, skip=skip)
     except (FileNotFoundError, ValueError, ImportError) as err:
-        console.print(f"[red]error:[/red] {err}")
+        _error(err)
         raise typer.Exit(2) from None
     console.print(f"wrote {path}")
 

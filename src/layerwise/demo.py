@@ -21,7 +21,7 @@ def print_summary(verdict: dict, out: Path, console: Console) -> None:
     console.print(
         "LayerNorm Scaling (Sun et al., 2025, arXiv 2502.05795) should keep the residual RMS from "
         "growing with depth and send more gradient to deep layers. "
-        f"verdict: [bold]{verdict['verdict']}[/bold] ({verdict['mode']} size, {verdict['seeds']} seed(s); "
+        f"verdict: {verdict['verdict']} ({verdict['mode']} size, {verdict['seeds']} seed(s); "
         "`layerwise run curse-of-depth --size full` judges it, `layerwise claims` shows the committed "
         "result)."
     )

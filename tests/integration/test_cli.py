@@ -65,3 +65,18 @@ def test_analyze_writes_a_depth_report(tmp_path):
     assert "blocks.11" in html and "lw-figure" in html and "Layer similarity (linear CKA)" in html
     bad = runner.invoke(app, ["analyze", str(tmp_path / "missing.pt"), "-o", str(out)])
     assert bad.exit_code == 2 and "missing.pt" in " ".join(bad.output.split())
+
+
+def test_user_strings_print_literally(tmp_path):
+    """Paths with square brackets are not eaten as markup, and markup-like text cannot crash."""
+    missing = tmp_path / "exp[lr]" / "run1"
+    result = runner.invoke(app, ["report", str(missing)])
+    assert result.exit_code == 2 and "exp[lr]/run1" in result.output
+    result = runner.invoke(app, ["report", str(tmp_path / "[/bold]")])
+    assert result.exit_code == 2 and "[/bold]" in result.output
+
+
+def test_out_of_range_study_settings_are_refused(tmp_path):
+    result = runner.invoke(app, ["run", "curse-of-depth", "steps=0", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "steps=0 is out of range" in result.output
+    assert not (tmp_path / "o").exists()

@@ -2,7 +2,7 @@
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -158,3 +158,26 @@ def test_resume_keeps_finished_trials_and_reruns_changed_ones(tmp_path):
     calls.clear()
     run_study(Counted(), size="full", overrides={"noise": 0.5}, out=tmp_path, progress=False, resume=True)
     assert len(calls) == 8  # a different config reruns everything
+
+
+def test_out_of_range_settings_are_refused_before_anything_runs(tmp_path):
+    @dataclass(frozen=True)
+    class RangedConfig:
+        steps: int = 100
+        lr: float = 0.01
+        share: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+        offset: float = -1.0
+
+    class Ranged(Toy, registered=False):
+        Config = RangedConfig
+        arms = {"base": {}, "shifted": {}}
+        sizes = {}
+
+    study = Ranged()
+    for bad, match in ((dict(steps="0"), "steps=0 is out of range: it must be >= 1"),
+                       (dict(steps="-3"), "must be >= 1"), (dict(lr="0"), "lr=0.0 .* must be > 0"),
+                       (dict(share="1.5"), "must be <= 1.0")):
+        with pytest.raises(ValueError, match=match):
+            run_study(study, size="full", overrides=bad, out=tmp_path / "x", progress=False)
+    assert not (tmp_path / "x").exists()
+    assert study.config("full", dict(offset="-5", share="0")).offset == -5.0

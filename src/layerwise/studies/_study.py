@@ -72,6 +72,7 @@ class Study:
             raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
         cfg = dataclasses.replace(self.Config(), **self.sizes.get(size, {}))
         cfg = apply_overrides(cfg, overrides or {})
+        check_ranges(cfg, self.Config())
         if arm is not None:
             if arm not in self.arms:
                 raise ValueError(f"study {self.name} has no arm {arm!r}; arms: {', '.join(self.arms)}")
@@ -130,6 +131,29 @@ def apply_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
                              f"valid: {', '.join(sorted(fields))}")
         changes[key] = _convert(key, value, hints[key]) if isinstance(value, str) else value
     return dataclasses.replace(cfg, **changes)
+
+
+def check_ranges(cfg: Any, full: Any) -> None:
+    """Refuse settings outside their declared range before anything runs: a field may declare
+    ``metadata={"min": x}`` and/or ``{"max": x}``; otherwise an int whose registered value is a
+    count (>= 1) must stay >= 1 and a float whose registered value is positive must stay > 0."""
+    for f in dataclasses.fields(cfg):
+        value, registered = getattr(cfg, f.name), getattr(full, f.name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        low, high = f.metadata.get("min"), f.metadata.get("max")
+        if low is None and not isinstance(registered, bool) and isinstance(registered, int | float):
+            if isinstance(registered, int) and registered >= 1:
+                low = 1
+            elif isinstance(registered, float) and registered > 0 and value <= 0:
+                raise ValueError(f"setting {f.name}={value} is out of range: it must be > 0 "
+                                 f"(registered {registered})")
+        if low is not None and value < low:
+            raise ValueError(f"setting {f.name}={value} is out of range: it must be >= {low} "
+                             f"(registered {registered})")
+        if high is not None and value > high:
+            raise ValueError(f"setting {f.name}={value} is out of range: it must be <= {high} "
+                             f"(registered {registered})")
 
 
 def _convert(key: str, text: str, hint: Any) -> Any:
