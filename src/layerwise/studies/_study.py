@@ -133,21 +133,28 @@ def apply_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
     return dataclasses.replace(cfg, **changes)
 
 
+COUNTS = ("steps", "epochs", "batch_size", "seq_len", "every", "batches", "layer", "head", "model",
+          "width", "depth", "tasks", "rounds", "clients", "nets", "seeds")
+
+
 def check_ranges(cfg: Any, full: Any) -> None:
-    """Refuse settings outside their declared range before anything runs: a field may declare
-    ``metadata={"min": x}`` and/or ``{"max": x}``; otherwise an int whose registered value is a
-    count (>= 1) must stay >= 1 and a float whose registered value is positive must stay > 0."""
+    """Refuse settings outside their range before anything runs. A field may declare
+    ``metadata={"min": x, "max": y}``; otherwise a count (an int named like ``steps``,
+    ``batch_size``, ``n_layer``...) must be >= 1, any other int whose registered value is >= 0
+    stays >= 0, and a float whose registered value is positive stays > 0."""
     for f in dataclasses.fields(cfg):
         value, registered = getattr(cfg, f.name), getattr(full, f.name)
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
         low, high = f.metadata.get("min"), f.metadata.get("max")
-        if low is None and not isinstance(registered, bool) and isinstance(registered, int | float):
-            if isinstance(registered, int) and registered >= 1:
+        if low is None and isinstance(registered, int) and not isinstance(registered, bool):
+            if registered >= 1 and (f.name.split("_")[-1] in COUNTS or f.name in COUNTS):
                 low = 1
-            elif isinstance(registered, float) and registered > 0 and value <= 0:
-                raise ValueError(f"setting {f.name}={value} is out of range: it must be > 0 "
-                                 f"(registered {registered})")
+            elif registered >= 0:
+                low = 0
+        elif low is None and isinstance(registered, float) and registered > 0 and value <= 0:
+            raise ValueError(f"setting {f.name}={value} is out of range: it must be > 0 "
+                             f"(registered {registered})")
         if low is not None and value < low:
             raise ValueError(f"setting {f.name}={value} is out of range: it must be >= {low} "
                              f"(registered {registered})")
