@@ -2,10 +2,12 @@
 
 ``select_layers(model, selector)`` accepts
 
-* a dotted name (``"blocks.3.attn"``) or a glob over names (``"blocks.*.mlp"``);
+* a dotted name (``"blocks.3.attn"``) or a glob over names: ``*`` and ``?`` stay within one
+  name segment (``"blocks.*.mlp"``, ``"model.layers.*"`` = the layers, not their insides),
+  ``**`` crosses dots (``"encoder.**.dense"``);
 * a module type (``nn.Linear``) or a tuple of types;
-* an integer index or a ``slice`` into the model's *blocks* (the children of the first
-  ``nn.ModuleList``/``nn.Sequential`` found breadth-first; negative indices count from the end);
+* an integer index or a ``slice`` into the model's *blocks* (see :func:`block_names`; negative
+  indices count from the end);
 * a predicate ``f(name, module) -> bool``;
 * a list mixing any of the above (union, in model order).
 
@@ -15,7 +17,7 @@ An empty match raises ``LookupError`` naming the closest module names.
 from __future__ import annotations
 
 import difflib
-import fnmatch
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -31,18 +33,59 @@ def module_names(model: nn.Module) -> list[str]:
 
 
 def block_names(model: nn.Module) -> list[str]:
-    """Names of the repeated blocks: children of the shallowest ModuleList/Sequential."""
+    """Names of the model's repeated blocks, in model order.
+
+    A model that is itself a ModuleList/Sequential gives its children. Otherwise the blocks are
+    the children of the outermost ModuleLists/Sequentials whose children all share one class
+    (a *stack*), preferring stacks of composite modules (a transformer layer, not a list of
+    output heads), and among those every stack at least half as long as the longest: an
+    encoder-decoder model gives both its encoder and its decoder blocks.
+    """
     if isinstance(model, nn.ModuleList | nn.Sequential) and len(model) > 0:
         return [str(i) for i in range(len(model))]
-    queue: list[tuple[str, nn.Module]] = [("", model)]
-    while queue:
-        prefix, module = queue.pop(0)
+    stacks = _stacks(model)
+    composite = [(n, m) for n, m in stacks if any(next(iter(m)).children())]
+    pool = composite or stacks
+    if not pool:
+        return []
+    longest = max(len(m) for _, m in pool)
+    return [f"{name}.{i}" for name, m in pool if 2 * len(m) >= longest for i in range(len(m))]
+
+
+def _stacks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Outermost ModuleLists/Sequentials of two or more children of one class, in model order."""
+    found: list[tuple[str, nn.Module]] = []
+
+    def visit(prefix: str, module: nn.Module) -> None:
         for name, child in module.named_children():
             full = f"{prefix}.{name}" if prefix else name
-            if isinstance(child, nn.ModuleList | nn.Sequential) and len(child) > 0:
-                return [f"{full}.{i}" for i in range(len(child))]
-            queue.append((full, child))
-    return []
+            kids = list(child.children()) if isinstance(child, nn.ModuleList | nn.Sequential) else []
+            if len(kids) >= 2 and len({type(k) for k in kids}) == 1:
+                found.append((full, child))
+            else:
+                visit(full, child)
+
+    visit("", model)
+    return found
+
+
+def glob_to_regex(pattern: str) -> re.Pattern:
+    """A layer glob as a regex: ``**`` any run of characters, ``*`` and ``?`` within a segment."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^.]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^.]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
 
 
 def _match_one(model: nn.Module, names: list[str], selector: Selector) -> list[str]:
@@ -50,7 +93,8 @@ def _match_one(model: nn.Module, names: list[str], selector: Selector) -> list[s
     if isinstance(selector, str):
         if selector in modules and selector:
             return [selector]
-        return [n for n in names if fnmatch.fnmatchcase(n, selector)]
+        regex = glob_to_regex(selector)
+        return [n for n in names if regex.match(n)]
     if isinstance(selector, type) or (
         isinstance(selector, tuple) and all(isinstance(t, type) for t in selector)
     ):
