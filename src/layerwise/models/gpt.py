@@ -13,9 +13,15 @@ Norm placement:
 ``1/sqrt(l)`` (The Curse of Depth in Large Language Models, Sun et al., 2025, arXiv 2502.05795);
 ``blocks.N.ln1`` is then a :class:`~layerwise.nn.DepthScaledNorm`.
 
-Module names: ``tok_emb``, ``pos_emb``, ``blocks.N.{ln1, attn, ln1_out, ln2, mlp, ln2_out}``,
-``ln_f``, ``lm_head``. Every Linear except ``lm_head`` has a bias. Weights start at
-normal(0, init_std), biases at zero and norm gains at one (no scaled init: it cancels LNS).
+``embed_norm=True`` normalises the embedding output (token + position) by a parameter-free
+RMSNorm, ``emb_norm``, before the first block, as stacks that normalise every sublayer output do
+(Gemma-style models scale the embeddings instead): with Peri-LN the blocks add unit-RMS outputs
+to the residual stream, which would swamp embeddings initialised at ``init_std``.
+
+Module names: ``tok_emb``, ``pos_emb``, ``emb_norm`` (only with ``embed_norm``),
+``blocks.N.{ln1, attn, ln1_out, ln2, mlp, ln2_out}``, ``ln_f``, ``lm_head``. Every Linear except
+``lm_head`` has a bias. Weights start at normal(0, init_std), biases at zero and norm gains at
+one (no scaled init: it cancels LNS).
 
 Example::
 
@@ -43,6 +49,7 @@ from layerwise.models.transformer_block import (
     final_norm,
     init_transformer_,
 )
+from layerwise.nn.rmsnorm import RMSNorm
 
 
 @register("gpt", kind="model", paper="-")
@@ -64,6 +71,7 @@ class GPT(nn.Module):
         dropout: float = 0.0,
         mlp_ratio: int = 4,
         init_std: float = 0.02,
+        embed_norm: bool = False,
     ) -> None:
         super().__init__()
         check_placement(placement)
@@ -71,6 +79,7 @@ class GPT(nn.Module):
         self.tok_emb = nn.Embedding(vocab_size, d_model)
         self.pos_emb = nn.Embedding(seq_len, d_model)
         self.drop = nn.Dropout(dropout)
+        self.emb_norm = RMSNorm(d_model, elementwise_affine=False) if embed_norm else None
         self.blocks = block_stack(n_layer, d_model, n_head, causal=True, mlp_ratio=mlp_ratio, norm=norm,
                                   placement=placement, dropout=dropout, layernorm_scaling=layernorm_scaling)
         self.ln_f = final_norm(norm, placement, d_model)
@@ -90,7 +99,8 @@ class GPT(nn.Module):
 
     def _logits(self, idx: Tensor) -> Tensor:
         pos = torch.arange(idx.shape[1], device=idx.device)
-        x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
+        x = self.tok_emb(idx) + self.pos_emb(pos)
+        x = self.drop(self.emb_norm(x) if self.emb_norm is not None else x)
         for block in self.blocks:
             x = block(x)
         return self.lm_head(self.ln_f(x))

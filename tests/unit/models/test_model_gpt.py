@@ -189,6 +189,24 @@ def test_layernorm_scaling(placement):
     assert isinstance(model.ln_f, torch.nn.LayerNorm)  # the final norm is outside the blocks
 
 
+def test_embed_norm_gives_unit_rms_embeddings_without_parameters():
+    torch.manual_seed(0)
+    plain = GPT(**SMALL, placement="peri")
+    torch.manual_seed(0)
+    model = GPT(**SMALL, placement="peri", embed_norm=True)
+    assert "emb_norm" in dict(model.named_modules()) and plain.emb_norm is None
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in plain.parameters())
+    idx = torch.randint(0, 40, (2, 16))
+    seen = {}
+    model.blocks[0].register_forward_pre_hook(lambda m, args: seen.update(x=args[0]))
+    logits = model(idx)
+    raw = model.tok_emb(idx) + model.pos_emb(torch.arange(16))
+    assert raw.pow(2).mean().sqrt() < 0.1  # init_std 0.02 embeddings
+    torch.testing.assert_close(seen["x"], raw * raw.pow(2).mean(-1, keepdim=True).add(1e-6).rsqrt())
+    torch.testing.assert_close(seen["x"].pow(2).mean(-1), torch.ones(2, 16), atol=1e-2, rtol=0)
+    assert not torch.allclose(logits, plain(idx))
+
+
 def test_input_validation():
     model = GPT(**SMALL)
     with pytest.raises(ValueError, match="integer"):
