@@ -108,29 +108,29 @@ class StepCollector:
             self.bwd[idx] = torch.linalg.vector_norm(grad.detach().float())
             self.bwd_order.append(idx)
 
-    def linear(self, idx: int, module: nn.Linear, inputs: Tensor, output: Tensor) -> None:
-        """Per-sample gradient norms of one Linear inside layer ``idx`` (business tier)."""
+    def linear(self, idxs: tuple[int, ...], module: nn.Linear, inputs: Tensor, output: Tensor) -> None:
+        """Per-sample gradient norms of one Linear, added to every selected layer that contains
+        it (business tier): nested selections share one hook and one computation."""
         self.touched = True
         key = id(module)
         self.linear_calls[key] = self.linear_calls.get(key, 0) + 1
-        if self.linear_calls[key] > 1 or not output.requires_grad or inputs.shape[0] < 2:
-            self.unmonitored[f"{self.layout.names[idx]}:grad_noise"] = (
-                "a Linear ran twice in one step or the batch has < 2 samples: noise needs one "
-                "call per step on a batch of >= 2"
-            )
-            self.noise_invalid.add(idx)  # the layer's other Linears must not leave a partial sum
-            self.sample_sq.pop(idx, None)
+        why = _noise_refusal(self.linear_calls[key], output, inputs)
+        if why:
+            for idx in idxs:
+                self.unmonitored[f"{self.layout.names[idx]}:grad_noise"] = why
+                self.noise_invalid.add(idx)  # the layer's other Linears must not leave a partial sum
+                self.sample_sq.pop(idx, None)
             return
         scale = float(inputs.shape[0]) if self.loss_reduction == "mean" else 1.0
         bias = module.bias is not None and module.bias.requires_grad
 
         def on_grad(g: Tensor, a: Tensor = inputs) -> None:
-            if idx in self.noise_invalid:
-                return
             sq = linear_sample_sq_norms(a, g, scale, bias)
             bsq = linear_batch_sq_norm(a, g, scale, bias)
-            self.sample_sq[idx] = self.sample_sq.get(idx, 0) + sq
-            self.batch_sq[idx] = self.batch_sq.get(idx, 0) + bsq
+            for idx in idxs:
+                if idx not in self.noise_invalid:
+                    self.sample_sq[idx] = self.sample_sq.get(idx, 0) + sq
+                    self.batch_sq[idx] = self.batch_sq.get(idx, 0) + bsq
 
         output.register_hook(on_grad)
 
@@ -254,3 +254,15 @@ class StepCollector:
             return ("no backward pass reached the monitored layers: call loss.backward() inside "
                     "`with mon.step(i)` or before `mon.observe(i)`")
         return None
+
+
+def _noise_refusal(calls: int, output: Tensor, inputs: Tensor) -> str | None:
+    """Why per-sample noise cannot be measured through this Linear call (None when it can)."""
+    if calls > 1:
+        return ("a Linear in this layer ran more than once in the step (weight sharing, several "
+                "forward passes): per-sample noise needs one call per step")
+    if inputs.shape[0] < 2:
+        return f"the batch has {inputs.shape[0]} sample(s): per-sample noise needs >= 2"
+    if not output.requires_grad:
+        return "a Linear's output needs no gradient (frozen or under no_grad): no per-sample gradient"
+    return None

@@ -100,12 +100,14 @@ class Monitor:
         return RunLog(log, meta={"model": model_summary(model), **(meta or {})}, **opening)
 
     def _attach(self) -> None:
-        c = self._collector
+        owners: dict[int, tuple[nn.Linear, list[int]]] = {}  # a Linear inside nested selections
         for idx, module in enumerate(self.layout.modules):
             self._hooks.forward(module, self._on_forward, idx)
-            if c.wants_samples:
+            if self._collector.wants_samples:
                 for lin in self.layout.linears[idx]:
-                    self._hooks.forward(lin, self._on_linear, idx)
+                    owners.setdefault(id(lin), (lin, []))[1].append(idx)
+        for lin, idxs in owners.values():  # one hook per Linear, feeding every layer around it
+            self._hooks.forward(lin, self._on_linear, tuple(idxs))
         self._write_monitor_meta()
 
     def _write_monitor_meta(self) -> None:
@@ -137,9 +139,9 @@ class Monitor:
         if self._recording():
             self._collector.forward(idx, output)
 
-    def _on_linear(self, idx: int, module: nn.Linear, args: Any, output: Any) -> None:
+    def _on_linear(self, idxs: tuple[int, ...], module: nn.Linear, args: Any, output: Any) -> None:
         if self._recording() and self._collector.samples_due:
-            self._collector.linear(idx, module, args[0], output)
+            self._collector.linear(idxs, module, args[0], output)
 
     def _optimizer_step_is_ours(self) -> bool:
         # An optimizer step belongs to the current step only after its forward pass ran; one

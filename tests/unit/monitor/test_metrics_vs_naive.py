@@ -225,7 +225,26 @@ def test_noise_of_a_layer_with_a_reused_linear_is_withheld_not_partial():
         with mon.step(0):
             model(torch.randn(6, 4)).sum().backward()
         layers = {r["layer"] for r in mon.table().to_pylist()}
-    assert layers == {"1"} and "ran twice" in mon.unmonitored["0:grad_noise"]
+    assert layers == {"1"} and "ran more than once" in mon.unmonitored["0:grad_noise"]
+
+
+def test_overlapping_selections_keep_noise_for_every_layer(mlp, batch):
+    """A block and the Linear inside it both selected: one hook per Linear feeds both layers,
+    and both equal the per-sample loop (the UX review found the inner one dropped)."""
+    x, y = batch
+    ref = copy.deepcopy(mlp)
+    opt = torch.optim.SGD(mlp.parameters(), lr=0.1)
+    with Monitor(mlp, metrics=["grad_noise"], optimizer=opt,
+                 layers=["blocks.*", "blocks.*.lin"]) as mon:
+        with mon.step(0):
+            F.cross_entropy(mlp(x), y).backward()
+        opt.step()
+        got = {(r["layer"], r["metric"]): r["value"] for r in mon.table().to_pylist()}
+        assert not [k for k in mon.unmonitored if k.endswith(":grad_noise")], mon.unmonitored
+    for i, block in enumerate(ref.blocks):
+        want = N.grad_noise(per_sample_grads(ref, block, x, y, 1.0)).item()
+        for layer in (f"blocks.{i}", f"blocks.{i}.lin"):
+            assert got[(layer, "grad_noise")] == pytest.approx(want, rel=1e-4), layer
 
 
 @pytest.mark.parametrize("depth", [1, 3, 7])
