@@ -80,3 +80,28 @@ def test_out_of_range_study_settings_are_refused(tmp_path):
     result = runner.invoke(app, ["run", "curse-of-depth", "steps=0", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "steps=0 is out of range" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom layerwise.cli import app\n"
+            "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output\n"
+            "r = CliRunner().invoke(app, ['run', '--help']); assert r.exit_code == 0, r.output\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_top_level_names_load_lazily():
+    import layerwise
+
+    assert layerwise.Monitor.__name__ == "Monitor" and "select_layers" in dir(layerwise)
+    try:
+        layerwise.nothing_here  # noqa: B018
+    except AttributeError as err:
+        assert "nothing_here" in str(err)
+    else:
+        raise AssertionError("an unknown attribute must raise AttributeError")
