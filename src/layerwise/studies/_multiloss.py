@@ -6,8 +6,7 @@
   into a ``RunLog``, so the report draws layer x step conflict heatmaps. Conflict diagnostics
   follow "Gradient Surgery for Multi-Task Learning" (Yu et al., 2020, arXiv 2001.06782).
 * ``Recording``: wraps an aggregator so that each (K, P) matrix it sees is logged first.
-* ``aggregator_for``: the aggregator behind an arm name ("sum", "pcgrad", "samgs", "mgda").
-* ``arm_means``: per-arm means of result keys, for a study's ``summarize``.
+* ``aggregator_for``: the aggregator behind a name ("sum", "pcgrad", "samgs", "mgda").
 
 Example::
 
@@ -18,16 +17,15 @@ Example::
     >>> net = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
     >>> clog = ConflictLog(RunLog(), ParamLayout.from_module(net), ("a", "b"))
     >>> clog.record(0, torch.randn(2, 13))
-    >>> sorted(clog.frequency())
-    ['0', '1']
+    >>> sorted(clog.frequency()), 0.0 <= clog.mean_frequency() <= 1.0
+    (['0', '1'], True)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
-import torch
 from torch import Tensor
 
 from layerwise.monitor import RunLog
@@ -58,7 +56,10 @@ class ConflictLog:
         self.counter.update(by_layer)
         if step % self.every:
             return
-        rows = conflict_rows(by_layer, task_names=self.task_names) + self.counter.rows()
+        rows = conflict_rows(by_layer, task_names=self.task_names)
+        if len(self.task_names) == 2:  # one pair: cos_min and gms_mean repeat its cos and gms
+            rows = [r for r in rows if r[1] not in ("cos_min", "gms_mean")]
+        rows += self.counter.rows()
         layers, metrics, values = zip(*rows, strict=True)
         self.log.log_many(step, layers, metrics, values)
         if scalars:
@@ -67,6 +68,11 @@ class ConflictLog:
     def frequency(self) -> dict[str, float]:
         """Share of recorded steps on which each layer had a pair with cos < threshold."""
         return self.counter.frequency()
+
+    def mean_frequency(self) -> float:
+        """The conflict frequency averaged over layers (NaN before anything was recorded)."""
+        freq = self.frequency()
+        return sum(freq.values()) / len(freq) if freq else math.nan
 
 
 class Recording:
@@ -90,28 +96,14 @@ def summed(grads: Tensor) -> Tensor:
     return grads.sum(0)
 
 
-def aggregator_for(arm: str, *, seed: int = 0, gamma: float = 0.7) -> Callable[[], Aggregate]:
-    """Factory of the aggregator behind ``arm``: sum/ls, pcgrad, samgs (``gamma``) or mgda."""
+def aggregator_for(name: str, *, seed: int = 0, gamma: float = 0.7,
+                   beta2: float = 0.99) -> Callable[[], Aggregate]:
+    """Factory of the aggregator called ``name``: sum/ls, pcgrad, samgs (``gamma``, ``beta2``) or
+    mgda."""
     factories: dict[str, Callable[[], Aggregate]] = {
         "sum": lambda: summed, "ls": lambda: summed, "pcgrad": lambda: PCGrad(seed=seed),
-        "samgs": lambda: SAMGS(gamma=gamma), "mgda": MGDA,
+        "samgs": lambda: SAMGS(gamma=gamma, beta2=beta2), "mgda": MGDA,
     }
-    if arm not in factories:
-        raise ValueError(f"unknown arm {arm!r}; use one of {', '.join(factories)}")
-    return factories[arm]
-
-
-def arm_means(results: Mapping[str, list[dict]], keys: Sequence[str]) -> dict[str, dict[str, float]]:
-    """{key: {arm: mean over seeds}} of the finite values of each result key."""
-    out: dict[str, dict[str, float]] = {}
-    for key in keys:
-        out[key] = {}
-        for arm, rows in results.items():
-            vals = [float(r[key]) for r in rows if key in r and math.isfinite(float(r[key]))]
-            out[key][arm] = sum(vals) / len(vals) if vals else float("nan")
-    return out
-
-
-def one_thread() -> None:
-    """Studies share a small machine: one intra-op thread per run."""
-    torch.set_num_threads(1)
+    if name not in factories:
+        raise ValueError(f"unknown aggregator {name!r}; use one of {', '.join(factories)}")
+    return factories[name]
