@@ -18,6 +18,7 @@ reduced on the device as tensors and copied to the host once per logged step; ro
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +92,8 @@ class Monitor:
         self._context_mode = False
         self._paused = False
         self._closed = False
+        self._t0 = time.perf_counter()
+        self._t_begin: float | None = None
 
     # -- set-up ----------------------------------------------------------------------------
     def _open_log(self, log: Any, model: nn.Module, meta: dict | None, **opening: bool) -> RunLog:
@@ -208,6 +211,7 @@ class Monitor:
         self._step = i
         self._active = i % self.every == 0
         self._collector.reset(samples_due=self._active)
+        self._t_begin = time.perf_counter()
 
     def _close_step(self) -> None:
         self._check_open()
@@ -223,6 +227,7 @@ class Monitor:
         if self._active:
             c.grads_ready()
             self._warn_silent_hooks(step)
+            self._timing(c)
             gathered = c.gather(step)
             gathered.start_copy()
         self._step, self._next = None, step + 1
@@ -232,6 +237,15 @@ class Monitor:
         if gathered is not None:
             self._pending.append(gathered)
             self._drain(keep=1 if self.deferred else 0)  # deferred: read the previous logged step
+
+    def _timing(self, c: StepCollector) -> None:
+        """``wall_time`` (s since the Monitor opened) and ``step_time`` (s from entering
+        ``mon.step`` to the end of the step, optimizer included) as rows of the logged step."""
+        now = time.perf_counter()
+        c.values["wall_time"] = torch.tensor(now - self._t0, dtype=torch.float64).float()
+        if self._t_begin is not None:
+            c.values["step_time"] = torch.tensor(now - self._t_begin, dtype=torch.float64).float()
+        self._t_begin = None
 
     def _drain(self, keep: int = 0) -> None:
         """Write every gathered step but the newest ``keep`` to the log; raise on NaN/Inf."""

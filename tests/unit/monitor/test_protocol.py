@@ -5,14 +5,18 @@ import warnings
 
 import pytest
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from layerwise import HooksDidNotFire, Monitor
 from layerwise.monitor.hooks import hook_counts
 
+TIMING = {"wall_time", "step_time"}  # clock readings differ between runs by nature
+
 
 def rows(mon):
-    return {(r["step"], r["layer"], r["metric"]): r["value"] for r in mon.table().to_pylist()}
+    return {(r["step"], r["layer"], r["metric"]): r["value"] for r in mon.table().to_pylist()
+            if r["metric"] not in TIMING}
 
 
 def train(mlp, batch, mon, steps, *, style):
@@ -185,7 +189,7 @@ def test_hooks_silenced_by_torch_compile_are_reported():
     with Monitor(model) as mon, pytest.warns(HooksDidNotFire, match="torch.compile"), mon.step(0):
         compiled(x).sum().backward()
     # parameter metrics (read from .grad, not from hooks) are still recorded
-    assert {r["metric"] for r in mon.table().to_pylist()} == {"grad_norm", "weight_norm"}
+    assert {r["metric"] for r in mon.table().to_pylist()} - TIMING == {"grad_norm", "weight_norm"}
 
 
 def test_deferred_sync_writes_the_same_rows_one_step_late(batch):
@@ -231,3 +235,22 @@ def test_paused_hides_passes_in_observe_mode(mlp, batch):
         mon.observe(0)
         got = rows(mon)
     assert got[(0, "blocks.0", "act_max")] < 50
+
+
+def test_logged_steps_carry_wall_time_and_step_time(batch):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Monitor(model, metrics=["grad_norm"], optimizer=opt, every=2) as mon:
+        for step in range(5):
+            with mon.step(step):
+                nn.functional.cross_entropy(model(batch[0]), batch[1]).backward()
+            opt.step()
+            opt.zero_grad()
+        got = [r for r in mon.table().to_pylist() if r["metric"] in TIMING]
+    wall = [r["value"] for r in got if r["metric"] == "wall_time"]
+    steps = [r["step"] for r in got if r["metric"] == "step_time"]
+    assert steps == [0, 2, 4] and all(r["layer"] == "" for r in got)
+    assert wall == sorted(wall) and wall[0] >= 0
+    assert all(0 <= r["value"] <= w for r, w in zip([g for g in got if g["metric"] == "step_time"], wall,
+                                                     strict=True))
