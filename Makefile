@@ -34,7 +34,7 @@ claims: $(VENV)/.dev
 	[ -n "$$names" ] || names=$$($(PY) -c "from layerwise import list_methods; \
 	  print(' '.join(e.name for e in list_methods(kind='study')))"); \
 	for s in $$names; do \
-	  echo "== $$s"; $(VENV)/bin/layerwise run $$s --size full --out results/$$s $(if $(RESUME),--resume) || exit 1; \
+	  echo "== $$s"; $(VENV)/bin/layerwise run $$s --size full --out results/$$s $(if $(RESUME),--resume,--overwrite) || exit 1; \
 	done
 	$(VENV)/bin/layerwise claims --write
 

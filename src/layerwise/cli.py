@@ -58,7 +58,9 @@ def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --ki
         threads: int = typer.Option(1, help="torch threads (default 1: studies are judged that way)"),
         out: Path = typer.Option(None, help="output folder (default runs/NAME)"),
         resume: bool = typer.Option(False, "--resume",
-                                    help="keep arms and seeds that finished with the same config")) -> None:
+                                    help="keep arms and seeds that finished with the same config"),
+        overwrite: bool = typer.Option(False, "--overwrite",
+                                       help="replace the results already in --out")) -> None:
     """Run a study: every arm over the seeds, a report and DIR/verdict.json."""
     from layerwise.studies import get_study, run_study
 
@@ -70,8 +72,15 @@ def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --ki
     except (KeyError, ValueError) as err:
         _error(err)
         raise typer.Exit(2) from None
-    _print_verdict(run_study(study, size=size, seeds=seeds, out=out, overrides=settings,
-                             threads=threads, resume=resume).to_json())
+    try:
+        verdict = run_study(study, size=size, seeds=seeds, out=out, overrides=settings,
+                            threads=threads, resume=resume, overwrite=overwrite)
+    except (FileExistsError, RuntimeError) as err:  # a folder with results, or in use
+        _error(err)
+        raise typer.Exit(2) from None
+    _print_verdict(verdict.to_json())
+    where = Path(verdict.run_dirs[0]).parent.parent if verdict.run_dirs else out
+    console.print(f"verdict: {where / 'verdict.json'}   report: {where / 'report.html'}")
 
 
 def _print_verdict(verdict: dict) -> None:
@@ -160,7 +169,7 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="output folder"),
     from layerwise.studies import run_study
 
     overrides = {"steps": steps} if steps else {}
-    verdict = run_study("curse-of-depth", out=out, overrides=overrides, threads=1)
+    verdict = run_study("curse-of-depth", out=out, overrides=overrides, threads=1, overwrite=True)
     print_summary(verdict.to_json(), out, console)
 
 

@@ -29,6 +29,11 @@ class ToyConfig:
     floor: float = 0.0
 
 
+def fresh(study, **kwargs):
+    """run_study replacing what an earlier call left in the folder."""
+    return run_study(study, progress=False, overwrite=True, **kwargs)
+
+
 class Toy(Study, registered=False):
     """A toy study: the metric is a seed-shared draw plus the arm's shift."""
 
@@ -49,7 +54,7 @@ class Toy(Study, registered=False):
 
 
 def test_arms_of_a_seed_share_the_seed_and_are_judged_paired(tmp_path):
-    v = run_study(Toy(), size="full", out=tmp_path, progress=False)
+    v = fresh(Toy(), size="full", out=tmp_path)
     assert v.mode == "full" and v.seeds == 4 and v.verdict == "holds", v.reason
     shared = v.details["shared"]
     assert shared["base"] == shared["shifted"]  # same draws per seed in both arms
@@ -64,28 +69,28 @@ def test_arms_of_a_seed_share_the_seed_and_are_judged_paired(tmp_path):
 
 
 def test_overrides_and_seed_counts_make_the_mode_custom(tmp_path):
-    v = run_study(Toy(), size="full", overrides={"noise": "0.5"}, out=tmp_path, progress=False)
+    v = fresh(Toy(), size="full", overrides={"noise": "0.5"}, out=tmp_path)
     assert v.mode == "custom" and v.overrides == {"noise": "0.5"} and v.config["noise"] == 0.5
-    v = run_study(Toy(), size="full", seeds=3, out=tmp_path, progress=False)
+    v = fresh(Toy(), size="full", seeds=3, out=tmp_path)
     assert v.mode == "custom" and v.verdict == "holds"
     assert stale_reasons(Toy(), v.to_json()) == ["mode is 'custom', not 'full'", "3 seeds, registered 4"]
 
 
 def test_small_sizes_and_single_seeds_are_not_judged(tmp_path):
-    v = run_study(Toy(), size="tiny", out=tmp_path, progress=False)
+    v = fresh(Toy(), size="tiny", out=tmp_path)
     assert v.verdict == "not-judged" and v.reason.startswith("tiny size")
-    v = run_study(Toy(), size="full", seeds=1, out=tmp_path, progress=False)
+    v = fresh(Toy(), size="full", seeds=1, out=tmp_path)
     assert v.verdict == "not-judged" and "needs at least 2" in v.reason
 
 
 def test_a_failed_gate_names_the_arm_and_the_numbers(tmp_path):
-    v = run_study(Toy(), size="full", overrides={"floor": 100.0}, out=tmp_path, progress=False)
+    v = fresh(Toy(), size="full", overrides={"floor": 100.0}, out=tmp_path)
     assert v.verdict == "not-judged"
     assert "arm 'base' did not learn: score" in v.reason and "chance 100" in v.reason
 
 
 def test_a_diverged_seed_is_counted_and_never_dropped(tmp_path):
-    v = run_study(Toy(), size="full", overrides={"diverge_seed": 2}, out=tmp_path, progress=False)
+    v = fresh(Toy(), size="full", overrides={"diverge_seed": 2}, out=tmp_path)
     assert v.arms["shifted"].n_diverged == 1 and v.arms["shifted"].n_finite == 3
     assert v.verdict == "not-judged" and "diverged in 1/4" in v.reason
 
@@ -94,8 +99,7 @@ def test_a_worst_score_turns_divergence_into_that_arms_loss(tmp_path):
     class Scored(Toy, registered=False):
         rule = Superiority("score", "higher", treatment="shifted", baseline="base", worst="chance")
 
-    v = run_study(Scored(), size="full", overrides={"diverge_seed": 2, "noise": 0.01}, out=tmp_path,
-                  progress=False)
+    v = fresh(Scored(), size="full", overrides={"diverge_seed": 2, "noise": 0.01}, out=tmp_path)
     assert v.arms["shifted"].n_diverged == 1 and v.verdict != "holds"
     diffs = v.effect["comparisons"]["base"]["diff"]
     assert diffs < 1.0  # the diverged seed scored 0 (chance) pulls the mean difference down
@@ -106,9 +110,9 @@ def test_deterministic_rules_check_every_seed(tmp_path):
         rule = Deterministic((Check("score", ">", 4.0, arm="shifted"), Check("shared", "<", 10.0)))
         gates = ()
 
-    v = run_study(Exact(), size="full", seeds=1, out=tmp_path, progress=False)
+    v = fresh(Exact(), size="full", seeds=1, out=tmp_path)
     assert v.verdict == "holds" and v.rule == "deterministic"
-    v = run_study(Exact(), size="full", seeds=1, overrides={"diverge_seed": 0}, out=tmp_path, progress=False)
+    v = fresh(Exact(), size="full", seeds=1, overrides={"diverge_seed": 0}, out=tmp_path)
     assert v.verdict == "fails" and "score[shifted]" in v.effect["summary"]
 
 
@@ -131,12 +135,12 @@ def test_trial_must_return_the_rule_metric(tmp_path):
             return {"other": 1.0}
 
     with pytest.raises(KeyError, match="must return \\['score'\\]"):
-        run_study(Silent(), size="tiny", out=tmp_path, progress=False)
+        fresh(Silent(), size="tiny", out=tmp_path)
 
 
 def test_runner_restores_the_thread_count(tmp_path):
     before = torch.get_num_threads()
-    run_study(Toy(), size="tiny", out=tmp_path, progress=False, threads=2)
+    run_study(Toy(), size="tiny", out=tmp_path, progress=False, threads=2, overwrite=True)
     assert torch.get_num_threads() == before
 
 
@@ -148,7 +152,7 @@ def test_resume_keeps_finished_trials_and_reruns_changed_ones(tmp_path):
             calls.append((t.arm, t.seed))
             return super().trial(cfg, t)
 
-    first = run_study(Counted(), size="full", out=tmp_path, progress=False)
+    first = fresh(Counted(), size="full", out=tmp_path)
     (tmp_path / "runs" / "shifted-s3" / "trial.json").unlink()  # as if killed during that trial
     calls.clear()
     again = run_study(Counted(), size="full", out=tmp_path, progress=False, resume=True)
@@ -181,3 +185,26 @@ def test_out_of_range_settings_are_refused_before_anything_runs(tmp_path):
             run_study(study, size="full", overrides=bad, out=tmp_path / "x", progress=False)
     assert not (tmp_path / "x").exists()
     assert study.config("full", dict(offset="-5", share="0")).offset == -5.0
+
+
+def test_a_folder_with_results_is_refused_unless_resumed_or_overwritten(tmp_path):
+    run_study(Toy(), size="tiny", out=tmp_path, progress=False)
+    with pytest.raises(FileExistsError, match="--resume .* --overwrite"):
+        run_study(Toy(), size="tiny", out=tmp_path, progress=False)
+    first = json.loads((tmp_path / "verdict.json").read_text())
+    assert first["mode"] == "tiny"  # nothing was lost
+    (tmp_path / "runs" / "stale-s9").mkdir()
+    fresh(Toy(), size="tiny", out=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["base-s0", "shifted-s0"]
+
+
+def test_two_runs_cannot_write_one_folder_at_once(tmp_path):
+    from layerwise.monitor.runfolder import FolderLock
+
+    other = FolderLock(tmp_path)
+    other.acquire()
+    try:
+        with pytest.raises(RuntimeError, match="open by another writer"):
+            run_study(Toy(), size="tiny", out=tmp_path, progress=False)
+    finally:
+        other.release()

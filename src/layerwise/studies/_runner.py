@@ -41,13 +41,14 @@ def get_study(name: str) -> Study:
 def run_study(study: str | Study, *, size: str = "smoke", seeds: int | None = None,
               out: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
               threads: int = 1, progress: bool = True, report: bool = True,
-              resume: bool = False) -> Verdict:
+              resume: bool = False, overwrite: bool = False) -> Verdict:
     """Run every arm of ``study`` over its seeds at ``size`` (tiny | smoke | full); write
     ``OUT/verdict.json``, ``OUT/report.html`` and one run folder per arm and seed under
     ``OUT/runs``. Overrides or a non-registered seed count make the mode ``custom``.
 
-    ``resume=True`` keeps every arm and seed that finished before with the same config (its
-    ``trial.json``) and runs only the rest; otherwise a rerun replaces the run folders."""
+    A folder that already holds a study's results is refused unless ``resume=True`` (keep every
+    arm and seed that finished before with the same config, its ``trial.json``, and run only the
+    rest) or ``overwrite=True`` (replace them); one process writes a folder at a time."""
     s = get_study(study) if isinstance(study, str) else study
     overrides = dict(overrides or {})
     base = s.config(size, overrides)
@@ -57,8 +58,39 @@ def run_study(study: str | Study, *, size: str = "smoke", seeds: int | None = No
         raise ValueError(f"seeds must be >= 1, got {n_seeds}")
     custom = bool(overrides) or n_seeds != registered
     mode = "custom" if custom else size
+    if resume and overwrite:
+        raise ValueError("resume and overwrite contradict each other; choose one")
     out_dir = Path(out) if out is not None else Path("runs") / s.name
     out_dir.mkdir(parents=True, exist_ok=True)
+    with _claimed(out_dir, resume, overwrite):
+        return _run(s, base, size, n_seeds, mode, overrides, out_dir, threads, progress, report, resume)
+
+
+@contextlib.contextmanager
+def _claimed(out_dir: Path, resume: bool, overwrite: bool) -> Iterator[None]:
+    """Hold ``out_dir`` exclusively; refuse one with earlier results unless told to resume or
+    overwrite them (overwrite clears them first)."""
+    from layerwise.monitor.runfolder import FolderLock
+
+    lock = FolderLock(out_dir)
+    lock.acquire()
+    try:
+        if overwrite:
+            shutil.rmtree(out_dir / "runs", ignore_errors=True)
+            for name in ("verdict.json", "report.html"):
+                (out_dir / name).unlink(missing_ok=True)
+        elif not resume and ((out_dir / "verdict.json").exists() or any((out_dir / "runs").glob("*"))):
+            raise FileExistsError(
+                f"{out_dir} already holds a study's results; pass --resume (resume=True) to keep the "
+                "arms and seeds that finished, --overwrite (overwrite=True) to replace them, or "
+                "choose another --out")
+        yield
+    finally:
+        lock.release()
+
+
+def _run(s: Study, base: Any, size: str, n_seeds: int, mode: str, overrides: dict[str, Any],
+         out_dir: Path, threads: int, progress: bool, report: bool, resume: bool) -> Verdict:
     start = time.perf_counter()
     with torch_threads(threads):
         results, run_dirs = _run_trials(s, base, size, n_seeds, out_dir, progress, resume)

@@ -46,10 +46,7 @@ def t_interval(values: Sequence[float], *, level: float = 0.95, null: float = 0.
         return Interval(mean, float("nan"), float("nan"), float("nan"), n, level)
     se = float(x.std(ddof=1)) / np.sqrt(n)
     half = _t_quantile(0.5 + level / 2, n - 1) * se
-    if se == 0.0:
-        p = 1.0 if mean == null else 0.0
-    else:
-        p = float(2 * stats.t.sf(abs(mean - null) / se, n - 1))
+    p = (1.0 if mean == null else 0.0) if se == 0.0 else float(2 * stats.t.sf(abs(mean - null) / se, n - 1))
     return Interval(mean, mean - half, mean + half, p, n, level)
 
 
