@@ -1,50 +1,39 @@
-"""nap-plasticity study: verdict structure, per-layer norm/ELR traces, and NaP pinning the norms."""
+"""nap-plasticity at its tiny size: NaP pins weight norms and effective learning rates, LayerNorm
+alone lets them drift, and the arms are pure config deltas."""
 
-import json
-import math
+import numpy as np
+import pyarrow.compute as pc
 
 from layerwise import RunLog
-from layerwise.studies import run_study
-from layerwise.studies.nap_plasticity import ARMS, RECIPE, NaPConfig
-
-TINY = dict(tasks="3", steps_per_task="8", n_samples="64", width="32", batch_size="16", last_tasks="2")
-
-
-def test_smoke_run_writes_verdict_and_traces(tmp_path):
-    verdict = run_study(RECIPE, out=tmp_path, overrides=TINY, progress=False, report=False)
-    saved = json.loads((tmp_path / "verdict.json").read_text())
-    assert saved["study"] == "nap-plasticity" and saved["verdict"] == "not-judged"
-    assert set(saved["arms"]) == set(ARMS) and saved["treatment"] == "nap"
-    for arm in ARMS:
-        (acc,) = saved["arms"][arm]["values"]
-        assert 0.0 <= acc <= 1.0
-        assert len(verdict["details"]["task_acc_curve"][arm]) == 3
-        assert math.isfinite(verdict["details"]["elr_drift"][arm])
-    table = RunLog.read(tmp_path / "runs" / "nap-s0")
-    metrics = set(table.column("metric").to_pylist())
-    assert {"weight_norm", "eff_lr", "update_ratio", "task_acc"} <= metrics
-    frame = table.to_pandas()
-    eff = frame[frame.metric == "eff_lr"]
-    assert set(eff.step) == set(range(24))  # every step of every task
-    assert {"blocks.0", "blocks.1", "blocks.2"} <= set(eff.layer)
-    assert ((eff.value > 0) & (eff.value < 1)).all()
+from layerwise.studies import get_study, run_study
+from layerwise.studies.nap_plasticity import NaPConfig
 
 
 def test_nap_pins_norms_and_effective_lr_while_layernorm_drifts(tmp_path):
-    """Mechanism: projection keeps every weight's norm, so the ELR stays put; LN alone lets it drift."""
-    from layerwise.studies.nap_plasticity import run
-
-    cfg = RECIPE.make_config("smoke", dict(TINY, lr="1e-2"))
-    nap = run(cfg, "nap", 0, tmp_path / "nap")
-    ln = run(cfg, "layernorm", 0, tmp_path / "ln")
-    assert abs(nap["elr_drift"] - 1) < 1e-4 and abs(nap["norm_growth"] - 1) < 1e-4
-    assert abs(ln["elr_drift"] - 1) > 1e-2
-    table = RunLog.read(tmp_path / "nap").to_pandas()
-    elr = table[(table.metric == "eff_lr") & (table.layer == "blocks.1")].value  # lr / ||W_linear||^2
+    verdict = run_study("nap-plasticity", size="tiny", overrides={"lr": 1e-2}, out=tmp_path,
+                        progress=False, report=False)
+    d = verdict.details
+    assert abs(d["elr_drift"]["nap"] - 1) < 1e-4 and abs(d["norm_growth"]["nap"] - 1) < 1e-4
+    assert abs(d["elr_drift"]["layernorm"] - 1) > 1e-2 and d["norm_growth"]["layernorm"] > 1
+    assert d["norm_growth"]["ln-wd"] < d["norm_growth"]["layernorm"]  # decay holds the norms back
+    for arm in verdict.arms:
+        assert len(d["task_acc"][arm]) == 3
+        assert d["late_task_acc"][arm] == d["task_acc"][arm][-1]  # window 1: the last task
+        assert np.isclose(d["plasticity_loss"][arm], d["task_acc"][arm][0] - d["task_acc"][arm][-1])
+    table = RunLog.read(tmp_path / "runs" / "nap-s0")
+    rows = table.filter(pc.and_(pc.equal(table["metric"], "eff_lr"), pc.equal(table["layer"], "blocks.1")))
+    assert set(rows["step"].to_pylist()) == set(range(24))  # every step of every task at every=1
+    elr = rows["value"].to_numpy()  # lr / ||W_linear||^2, pinned by the projection
     assert elr.max() - elr.min() < 1e-4 * elr.mean()
+    assert {"weight_norm", "task_acc"} <= set(table["metric"].to_pylist())
 
 
-def test_defaults_follow_the_spec():
-    cfg = RECIPE.make_config("full")
-    assert cfg == NaPConfig()
-    assert (cfg.steps_per_task, cfg.tasks, cfg.depth, cfg.width, cfg.lr) == (500, 20, 3, 256, 1e-3)
+def test_arms_are_deltas_and_layernorm_is_the_baseline():
+    study = get_study("nap-plasticity")
+    assert study.config("full") == NaPConfig()
+    assert list(study.arms)[0] == "layernorm"
+    assert study.rule.treatment == "nap" and study.rule.baseline == "layernorm"
+    nap, wd, mlp = (study.config("full", arm=a) for a in ("nap", "ln-wd", "mlp"))
+    assert nap.project and nap.norm == "layer" and nap.weight_decay == 0
+    assert wd.weight_decay > 0 and wd.norm == "layer" and not wd.project
+    assert mlp.norm == "none" and not mlp.project
