@@ -1,49 +1,69 @@
-"""depth-usage at a size that runs in seconds: verdict structure, depth rows, and the LNS arm."""
+"""depth-usage: halves without block 0, the skip log-ratio, the LNS arm really scales, depth rows."""
 
-import json
 import math
 
+import numpy as np
+import pytest
+
 from layerwise import RunLog
-from layerwise.studies import get_recipe, run_study
+from layerwise.depth.usage import DepthUsage
+from layerwise.nn import DepthScaledNorm
+from layerwise.studies import get_study, run_study
+from layerwise.studies.depth_usage import DepthUsageConfig, _gpt, depth_measures
 
-TINY = dict(n_layer="4", shallow_layers="2", d_model="32", n_head="2", seq_len="32", batch_size="4",
-            steps="10", warmup="2", eval_every="5", eval_batches="1", max_bytes="300000", corpus="pydoc",
-            every="5", probe_seqs="4", map_tokens="100")
+
+def _usage(block: list[float]) -> DepthUsage:
+    n = len(block)
+    ones = np.ones(n)
+    return DepthUsage(tuple(f"blocks.{i}" for i in range(n)), attn_contrib=ones, mlp_contrib=ones,
+                      block_contrib=np.array(block), attn_cos=ones, mlp_cos=ones, angular=ones)
 
 
-def test_smoke_run_writes_verdict_and_depth_rows(tmp_path):
-    # report=False: the shared report's per-metric panels take ~20 s on the loaded machine
-    verdict = run_study("depth-usage", out=tmp_path, overrides=TINY, progress=False, report=False)
-    saved = json.loads((tmp_path / "verdict.json").read_text())
-    assert saved["study"] == "depth-usage" and saved["verdict"] == "not-judged"
-    assert set(saved["arms"]) == {"pre-ln", "lns"} and saved["metric"] == "second_first_ratio"
-    details = verdict["details"]
+def test_halves_leave_block_0_out_and_skip_rows_are_averaged_per_row():
+    # 6 blocks: first half = blocks 1, 2; second half = blocks 3, 4, 5; block 0 (100) is ignored
+    usage = _usage([100.0, 1.0, 3.0, 1.0, 1.0, 1.0])
+    future = np.full((6, 6), np.nan)
+    for s in range(5):
+        future[s, s + 1:] = 0.5 if s < 3 else 0.25  # first-half rows 0.5, second-half rows 0.25
+    future[1, 5] = 2.5  # row 1's mean is (4 * 0.5 + 2.5 - 0.5) / 4 = 1.0
+    removal = np.array([9.0, 1.0, 1.0, 0.5, 0.5, 0.5])
+    m = depth_measures(usage, future, removal)
+    assert m["log_second_first"] == pytest.approx(math.log(1.0 / 2.0))
+    assert m["second_first_ratio_all"] == pytest.approx(1.0 / (104.0 / 3))
+    assert m["block0_contrib"] == 100.0 and m["log_second_first_attn"] == 0.0
+    # first-half rows (1, 2): means 1.0 and 0.5; second-half rows (3, 4; row 5 has no later block): 0.25
+    assert m["skip_future_log_ratio"] == pytest.approx(math.log(0.25 / 0.75))
+    assert m["removal_first_half"] == 1.0 and m["removal_second_half"] == 0.5 and m["removal_block0"] == 9.0
+
+
+def test_lns_arm_is_a_config_delta_that_scales_the_norms():
+    study = get_study("depth-usage")
+    assert study.config("full") == DepthUsageConfig()
+    lns, pre = study.config("tiny", arm="lns"), study.config("tiny", arm="pre-ln")
+    assert lns.layernorm_scaling and not pre.layernorm_scaling
+    assert isinstance(_gpt(lns, lns.n_layer).blocks[1].ln1, DepthScaledNorm)
+    assert not isinstance(_gpt(pre, pre.n_layer).blocks[1].ln1, DepthScaledNorm)
+    assert study.rule.arm == "pre-ln" and study.rule.better == "lower" and study.rule.min_effect > 0
+
+
+def test_tiny_run_logs_depth_rows_and_the_last_block_has_no_future_effect(tmp_path):
+    verdict = run_study("depth-usage", size="tiny", out=tmp_path, progress=False, report=False)
     for arm in ("pre-ln", "lns"):
-        (ratio,) = saved["arms"][arm]["values"]
-        assert math.isfinite(ratio) and 0.01 < ratio < 100
-        assert 0.0 <= details["skip_future_first_half_share"][arm] <= 1.0
-        assert 0.0 <= details["map_rel_depth_err"][arm] <= 1.0
-    table = RunLog.read(tmp_path / "runs" / "lns-s0")
-    rows = {(la, me) for st, la, me in zip(table["step"].to_pylist(), table["layer"].to_pylist(),
-                                           table["metric"].to_pylist(), strict=True) if st == 10}
-    assert {(f"blocks.{i}", "block_contrib") for i in range(4)} <= rows
-    assert ("blocks.3", "removal_delta_loss") in rows
+        assert len(verdict.details["block_contrib"][arm]) == 4
+        assert math.isfinite(verdict.details["log_second_first"][arm])
+    table = RunLog.read(tmp_path / "runs" / "lns-s0" / "depth")
+    rows = list(zip(table["step"].to_pylist(), table["layer"].to_pylist(), table["metric"].to_pylist(),
+                    table["value"].to_pylist(), strict=True))
+    logged = {(la, me) for st, la, me, _ in rows if st == 8}
+    assert {(f"blocks.{i}", "block_contrib") for i in range(4)} <= logged
     # the last block cannot change future positions: its skip output effect is exactly zero
-    skip_last = [v for la, me, v in zip(table["layer"].to_pylist(), table["metric"].to_pylist(),
-                                        table["value"].to_pylist(), strict=True)
-                 if la == "blocks.3" and me == "skip_output_effect"]
-    assert skip_last == [0.0]
-    from layerwise.studies.depth_usage import sections
-
-    recipe = get_recipe("depth-usage")
-    (section,) = sections(recipe.make_config("smoke", TINY), {"pre-ln": [], "lns": []}, tmp_path)
-    assert section.title == "Depth profile" and "lns" in section.html and len(section.figures) == 1
+    assert [v for _, la, me, v in rows if la == "blocks.3" and me == "skip_output_effect"] == [0.0]
 
 
-def test_recipe_sizes():
-    from layerwise.studies.depth_usage import DepthUsageConfig
-
-    recipe = get_recipe("depth-usage")
-    assert recipe.baseline == "pre-ln" and recipe.treatment_arm == "lns" and recipe.better == "higher"
-    assert recipe.make_config("full") == DepthUsageConfig()
-    assert recipe.make_config("smoke").n_layer == 12
+def test_linear_map_trains_a_shallow_model(tmp_path):
+    verdict = run_study("depth-usage", size="tiny", out=tmp_path, progress=False, report=False,
+                        overrides={"linear_map": True})
+    assert verdict.mode == "custom"
+    for arm in ("pre-ln", "lns"):
+        assert 0.0 <= verdict.details["map_rel_depth_err"][arm] <= 1.0
+    assert RunLog.read(tmp_path / "runs" / "pre-ln-s0" / "shallow").num_rows > 0
