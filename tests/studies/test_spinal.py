@@ -1,52 +1,81 @@
-"""Smoke test of ``spinal`` at a size that runs in seconds, and a null fine-tune that must change nothing."""
+"""spinal: the preference pairs, the DPO margin, a null DPO that changes nothing, DPO moves the output."""
 
-import json
+import dataclasses
 import math
 
-import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
 
 from layerwise import RunLog
-from layerwise.studies import get_recipe, run_study
-from layerwise.studies.spinal import MEASURES, SpinalConfig, run
-
-TINY = dict(n_layer="3", d_model="16", n_head="2", seq_len="16", batch_size="4", pretrain_steps="8",
-            finetune_steps="4", warmup="2", eval_every="4", eval_batches="1", max_bytes="200000",
-            probe_seqs="4", every="2")
-
-
-def test_smoke_run_writes_verdict_traces_and_report(tmp_path):
-    verdict = run_study("spinal", out=tmp_path, overrides=TINY, progress=False)
-    saved = json.loads((tmp_path / "verdict.json").read_text())
-    assert saved["study"] == "spinal" and saved["arxiv"] == "2601.06238"
-    assert saved["verdict"] == "not-judged" and saved["metric"] == "change"
-    assert list(saved["arms"]) == ["first-third", "final-third"]
-    for arm in saved["arms"].values():
-        (value,) = arm["values"]
-        assert math.isfinite(value) and 0.0 <= value < 5.0
-    details = verdict["details"]
-    for measure in MEASURES:
-        assert math.isfinite(details[f"{measure}_first"]) and math.isfinite(details[f"{measure}_final"])
-    assert details["param_change_first"] > 0 and details["delta_cka_final"] >= -1e-9
-    table = RunLog.read(tmp_path / "runs" / "final-third-s0")
-    assert {f"blocks.{i}" for i in range(3)} <= set(table.column("layer").to_pylist())
-    metrics = set(table.column("metric").to_pylist())
-    assert {"grad_norm", "loss", "val_loss", "alpha_before", "alpha_after", "transport_after",
-            "delta_cka", "param_change"} <= metrics
-    assert "SPINAL depth traces" in (tmp_path / "report.html").read_text()
+from layerwise.data import text_corpus
+from layerwise.models import GPT
+from layerwise.studies import get_study
+from layerwise.studies._trial import Trial
+from layerwise.studies.spinal import PreferencePairs, SpinalConfig, dpo_margin, thirds
 
 
-def test_null_finetune_changes_nothing(tmp_path):
-    cfg = get_recipe("spinal").make_config("smoke", {**TINY, "finetune_lr": "0"})
-    out = run(cfg, "final-third", 0, tmp_path)
-    for third in ("first", "final"):
-        assert out[f"param_change_{third}"] == 0.0
-        assert abs(out[f"abs_delta_alpha_{third}"]) < 1e-9
-        assert abs(out[f"abs_delta_transport_{third}"]) < 1e-6
-        assert abs(out[f"delta_cka_{third}"]) < 1e-9
-    assert np.isfinite(out["alpha_before@blocks.2"]) and out["transport_before@blocks.0"] > 0
+def _trial(cfg: SpinalConfig, tmp_path) -> dict:
+    torch.manual_seed(0)
+    return get_study("spinal").trial(cfg, Trial("spinal", "dpo", 0, tmp_path, cfg, "tiny"))
 
 
-def test_arms_and_sizes():
-    recipe = get_recipe("spinal")
-    assert recipe.baseline == "first-third" and recipe.treatment_arm == "final-third"
-    assert recipe.make_config("full") == SpinalConfig() and SpinalConfig().n_layer == 6
+def test_pairs_prefer_the_class_and_reject_in_distribution_bytes():
+    corpus = text_corpus("pydoc", max_bytes=200_000)
+    pairs = PreferencePairs(corpus, "0123456789", "val")
+    x, chosen, rejected = pairs.sample(64, 16, torch.Generator().manual_seed(0))
+    assert x.shape == (64, 16)
+    digits = set(b"0123456789")
+    assert set(chosen.tolist()) <= digits and not set(rejected.tolist()) & digits
+    present = set(corpus.tokens("val").tolist())
+    assert set(rejected.tolist()) <= present
+
+
+def test_dpo_margin_is_the_sequence_level_margin():
+    """Pairs share their prefix, so the sequence log-ratio margin is the last-token one."""
+    torch.manual_seed(0)
+    policy, ref = (GPT(n_layer=2, d_model=16, n_head=2, seq_len=8) for _ in range(2))
+    x = torch.randint(0, 256, (3, 7))
+    chosen, rejected = torch.tensor([48, 49, 50]), torch.tensor([97, 98, 99])
+
+    def seq_logp(model, tokens):
+        seq = torch.cat([x, tokens[:, None]], 1)
+        logp = F.log_softmax(model(seq[:, :-1]), -1)
+        return logp.gather(2, seq[:, 1:, None])[..., 0].sum(1)
+
+    def ratio(tokens):
+        return seq_logp(policy, tokens) - seq_logp(ref, tokens)
+
+    full = ratio(chosen) - ratio(rejected)
+    assert torch.allclose(dpo_margin(policy, ref, x, chosen, rejected), full, atol=1e-5)
+
+
+def test_null_dpo_changes_nothing(tmp_path):
+    cfg = dataclasses.replace(get_study("spinal").config("tiny"), dpo_lr=0.0)
+    out = _trial(cfg, tmp_path)
+    assert out["param_change"] == [0.0] * 3 and out["pref_accuracy"] == 0.0  # every margin is exactly 0
+    assert out["delta_alpha"] == [0.0] * 3 and out["delta_alpha_contrast"] == 0.0
+    assert max(abs(v) for v in out["delta_transport"]) < 1e-9 and abs(out["kl_to_ref"]) < 1e-12
+    assert out["class_mass_after"] == out["class_mass_before"]
+    assert all(math.isfinite(v) and v > 0 for v in out["transport_before"])
+    assert RunLog.read(tmp_path / "pretrain").num_rows > 0 and RunLog.read(tmp_path).num_rows > 0
+    assert "alpha_after" in set(RunLog.read(tmp_path / "traces").column("metric").to_pylist())
+
+
+def test_dpo_moves_mass_onto_the_preferred_class(tmp_path):
+    cfg = dataclasses.replace(get_study("spinal").config("tiny"), dpo_lr=1e-2, dpo_steps=20)
+    out = _trial(cfg, tmp_path)
+    assert out["class_mass_after"] > out["class_mass_before"]
+    assert out["pref_accuracy"] > 0.5 and out["kl_to_ref"] > 0 and out["param_change_final"] > 0
+
+
+def test_thirds_contrast_and_config():
+    traces = {m: torch.arange(6, dtype=torch.float64).numpy() + 1 for m in
+              ("delta_alpha", "delta_alpha_alt", "delta_transport", "delta_cka", "param_change")}
+    out = thirds(traces, 6)
+    assert out["delta_alpha_first"] == 1.5 and out["delta_alpha_final"] == 5.5
+    assert out["delta_alpha_contrast"] == 4.0
+    assert out["param_change_log_ratio"] == pytest.approx(math.log(5.5 / 1.5))
+    study = get_study("spinal")
+    assert study.config("full") == SpinalConfig() and SpinalConfig().n_layer == 6
+    assert list(study.arms) == ["dpo"] and not SpinalConfig().tie_weights and SpinalConfig().beta == 0.1
