@@ -179,7 +179,7 @@ class Gcond(Study):
             targets = task_targets(clean, cfg.variant)
             with torch.no_grad():
                 result = scores(model(noisy), targets)
-            log.log_scalars(cfg.steps, **result)
+            log.log_scalars(cfg.steps, **{k: result[k] for k in ("val_loss_db", "val_l1", "val_dssim")})
         trivial = [noisy, torch.zeros_like(clean), data.x_train.mean(0, keepdim=True).expand_as(clean)]
         samples = cfg.steps * cfg.accumulation * cfg.batch_size
         return {**result, "trivial_db": min(scores(p, targets)["val_loss_db"] for p in trivial),
