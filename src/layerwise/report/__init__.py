@@ -12,7 +12,8 @@ profiles beside them and, for several runs, a comparison of their profiles at th
 
 from layerwise.report.data import Matrix, RunData, load_run, natural_key, order_layers
 from layerwise.report.scale import Scale, choose_scale, decades, downsample, profile_columns, use_log
-from layerwise.report.sections import Section, verdict_section
+from layerwise.report.sections import Section
+from layerwise.report.verdict import verdict_section
 from layerwise.report.writer import write_report
 
 __all__ = [

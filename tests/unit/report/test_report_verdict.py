@@ -1,5 +1,6 @@
 """verdict_section: a study's verdict dict as a table (robust to missing keys), and Section."""
 
+from html import unescape
 from html.parser import HTMLParser
 
 from matplotlib.figure import Figure
@@ -63,3 +64,28 @@ def test_verdict_with_missing_keys_and_numeric_effect():
 
 def test_section_keeps_figures_as_tuple():
     assert Section(title="t", figures=[]).figures == ()
+
+
+def test_new_verdicts_read_as_tables_not_dict_text():
+    verdict = {
+        **VERDICT, "verdict": "not-judged", "rule": "superiority",
+        "reason": "arm 'noise' did not learn: acc 0.1 is not above chance 0.1",
+        "effect": {"value": -0.45, "ci": [-0.8, -0.1], "summary": "noise - baseline on val_loss: -0.45"},
+        "secondary": [{"rule": "descriptive", "metric": "escape", "verdict": "inconclusive",
+                       "summary": "escape in noise: 0.4", "reason": ""}],
+        "details": {"val_loss": {"baseline": 1.5, "noise": None},
+                    "profile": {"baseline": list(range(12)), "noise": [0.5, 0.25]}},
+        "config": {"lr": 0.03}, "provenance": {"git_revision": "abc123", "threads": 1},
+    }
+    html = verdict_section(verdict).html
+    rows = Cells(html).rows
+    assert "why: arm 'noise' did not learn" in unescape(html)
+    fields = {r[0]: r[1] for r in rows if len(r) == 2}
+    assert fields["effect"] == "noise - baseline on val_loss: -0.45"
+    assert "details" not in fields and "provenance" not in fields  # folded, not flattened
+    assert ["val_loss", "1.5", "NaN"] in rows  # None (a non-finite mean) reads as NaN
+    profile = next(r for r in rows if r and r[0] == "profile")
+    assert "(12 values)" in profile[1]
+    (secondary,) = [r for r in rows if r[:3] == ["descriptive", "escape", "inconclusive"]]
+    assert secondary[3].startswith("escape in noise: 0.4")
+    assert html.count("<details>") == 3 and "abc123" in html
