@@ -164,7 +164,7 @@ def aggregator(cfg: SamgsToyConfig, method: str):
 
 
 def optimise(cfg: SamgsToyConfig, method: str, x0: Tensor, log: RunLog) -> Tensor:
-    """Run ``method`` from every start at once; log per-start losses and conflict every ``every``."""
+    """Run ``method`` from every start at once; log per-start conflict every ``every`` steps."""
     x = torch.nn.Parameter(x0.clone())
     if cfg.optimizer == "adam":
         opt = torch.optim.Adam([x], lr=cfg.lr)
@@ -175,21 +175,21 @@ def optimise(cfg: SamgsToyConfig, method: str, x0: Tensor, log: RunLog) -> Tenso
     agg = aggregator(cfg, method)
     names = [f"{method}.start{i}" for i in range(len(x0))]
     for step in range(cfg.steps):
-        g, f1, f2 = task_grads(x, cfg.imbalance)
+        g, _, _ = task_grads(x, cfg.imbalance)
         if step % cfg.every == 0:
-            _log_step(log, step, names, g, f1, f2)
+            _log_step(log, step, names, g)
         x.grad = agg(g)
         opt.step()
     return x.detach()
 
 
-def _log_step(log: RunLog, step: int, names: list[str], g: Tensor, f1: Tensor, f2: Tensor) -> None:
-    """Per start (one "layer" per method and start): f1, f2 and the cosine and magnitude
-    similarity of the two (scaled) task gradients."""
+def _log_step(log: RunLog, step: int, names: list[str], g: Tensor) -> None:
+    """Per start (one "layer" per method and start): the cosine and magnitude similarity of the
+    two (scaled) task gradients."""
     n = g.norm(dim=2)
     cos = (g[:, 0] * g[:, 1]).sum(1) / (n[:, 0] * n[:, 1]).clamp_min(_TINY)
     gms = 2 * n[:, 0] * n[:, 1] / (n[:, 0] ** 2 + n[:, 1] ** 2).clamp_min(_TINY)
-    cols = {"f1": f1, "f2": f2, "cos/f1-f2": cos, "gms/f1-f2": gms}
+    cols = {"cos/f1-f2": cos, "gms/f1-f2": gms}
     values = torch.stack(list(cols.values()), dim=1).tolist()  # one host copy
     metrics = list(cols)
     log.log_many(step, [nm for nm in names for _ in metrics], metrics * len(names),
