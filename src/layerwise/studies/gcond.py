@@ -173,13 +173,11 @@ class Gcond(Study):
         with RunLog(t.run_dir, meta=t.meta) as log:
             clog = ConflictLog(log, layout, ("l1", "ssim"), every=cfg.every)
             passes = (_train_sum if cfg.method == "sum" else _train_gcond)(cfg, model, batch, clog)
-            gen_val = t.generator(offset=1)
-            clean = data.x_val
-            noisy = (clean + cfg.noise * torch.randn(clean.shape, generator=gen_val)).clamp(0, 1)
-            targets = task_targets(clean, cfg.variant)
-            with torch.no_grad():
-                result = scores(model(noisy), targets)
-            log.log_scalars(cfg.steps, **{k: result[k] for k in ("val_loss_db", "val_l1", "val_dssim")})
+        clean = data.x_val
+        noisy = (clean + cfg.noise * torch.randn(clean.shape, generator=t.generator(offset=1))).clamp(0, 1)
+        targets = task_targets(clean, cfg.variant)
+        with torch.no_grad():
+            result = scores(model(noisy), targets)
         trivial = [noisy, torch.zeros_like(clean), data.x_train.mean(0, keepdim=True).expand_as(clean)]
         samples = cfg.steps * cfg.accumulation * cfg.batch_size
         return {**result, "trivial_db": min(scores(p, targets)["val_loss_db"] for p in trivial),
