@@ -162,8 +162,7 @@ class PinnHelmholtz(Study):
                 sched.step()
                 if step % 10 == 0:
                     loss_value = float(loss.detach())
-                    log.log_scalars(step, loss=loss_value, loss_res=float(res.detach()),
-                                    loss_bc=float(bc.detach()), lam=lam)
+                    log.log_scalars(step, loss_res=float(res.detach()), loss_bc=float(bc.detach()), lam=lam)
                     if not math.isfinite(loss_value):
                         error = math.nan  # diverged: the rule scores it (worst)
                         break
