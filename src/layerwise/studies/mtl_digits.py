@@ -181,7 +181,7 @@ class MtlDigits(Study):
         common = {"chance": CHANCE, "chance_delta_m": delta_m(CHANCE, chance_mse, ref)}
         if cfg.aggregator == "single":
             with RunLog(t.run_dir, meta=t.meta) as log:
-                log.log_scalars(cfg.steps, **ref)
+                log.log_scalars(cfg.steps, val_acc=ref["val_acc"], val_mse=ref["val_mse"])
             return {**ref, "delta_m": 0.0, **common}
         model = TwoHeads(cfg.width)
         layout = ParamLayout.from_named(model.trunk.named_parameters(prefix="trunk"))
@@ -200,7 +200,7 @@ class MtlDigits(Study):
                 if step % cfg.every == 0:
                     log.log_scalars(step, loss_cls=float(ce.detach()), loss_reg=float(mse.detach()))
             result = evaluate(model, data.x_val, data.y_val)
-            log.log_scalars(cfg.steps, **{k: result[k] for k in ("val_acc", "val_mse", "val_r2")})
+            log.log_scalars(cfg.steps, val_acc=result["val_acc"], val_mse=result["val_mse"])
         return {**result, "delta_m": delta_m(result["val_acc"], result["val_mse"], ref), **common,
                 "single_acc": ref["val_acc"], "single_mse": ref["val_mse"],
                 "conflict_freq": clog.mean_frequency()}
