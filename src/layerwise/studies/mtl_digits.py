@@ -22,8 +22,10 @@ branch is only safe under a scale-invariant optimiser (it can amplify the gradie
 Adam's per-coordinate normalisation partly absorbs the x100 conflict, so the same comparison
 runs under SGD as a secondary claim (momentum 0.9, lr 1e-3, the trunk's gradient clipped to
 norm 1 as in SAM-GS's official training loops; untuned). Gates: the sum arm and the single-task
-models learn (accuracy above chance + 0.5, R^2 above 0.5). Every 10 steps each trunk layer's
-pairwise cosine, magnitude similarity and conflict frequency are logged.
+models learn (accuracy above chance + 0.5, R^2 above 0.5); the SGD arms carry no gate (a gate
+blocks every rule, the primary one included), so read the SGD comparison with their accuracies.
+Every 10 steps each trunk layer's pairwise cosine, magnitude similarity and conflict frequency
+are logged.
 
 Cost: about 8 CPU-minutes at the full size (1,500 steps at one thread on the loaded shared
 machine: 5-7 s per multi-task arm, 2.3 s per single-task model; 8 models a seed, 10 seeds).
