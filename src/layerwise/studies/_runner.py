@@ -99,7 +99,7 @@ def _run(s: Study, base: Any, size: str, n_seeds: int, mode: str, overrides: dic
                      run_dirs=[str(p) for p in run_dirs])
     verdict.save(out_dir / "verdict.json")
     if report:
-        _write_report(s, base, verdict, results, run_dirs, out_dir)
+        _write_report(s, base, verdict, results, run_dirs, out_dir, max_metrics=1 if size == "tiny" else None)
     return verdict
 
 
@@ -340,9 +340,11 @@ def _provenance(threads: int, size: str, n_seeds: int, seconds: float) -> dict[s
 
 
 def _write_report(s: Study, cfg: Any, verdict: Verdict, results: Results, run_dirs: list[Path],
-                  out_dir: Path) -> None:
+                  out_dir: Path, max_metrics: int | None) -> None:
+    """The study's report; the tiny size (tests) draws one per-layer metric, the rest listed."""
     from layerwise.report import verdict_section, write_report
 
     extra = s.sections(cfg, results, out_dir)
     write_report(run_dirs, out_dir / "report.html", title=f"{s.name}: {s.paper}",
-                 names=[p.name for p in run_dirs], sections=[verdict_section(verdict.to_json()), *extra])
+                 names=[p.name for p in run_dirs], sections=[verdict_section(verdict.to_json()), *extra],
+                 max_metrics=max_metrics)
