@@ -1,45 +1,36 @@
-"""Smoke test of ``convergent-learning`` at a size that runs in seconds, and the matching pipeline
-against a known answer: a net and a copy with permuted channels match one-to-one perfectly."""
-
-import json
-import math
+"""convergent-learning at its tiny size (one arm: the statistics of the same nets), and the
+matching pipeline against a known answer: a net and a copy with permuted channels match
+one-to-one perfectly."""
 
 import numpy as np
 import torch
 
 from layerwise import RunLog
-from layerwise.studies import get_recipe, run_study
+from layerwise.models import CNN
+from layerwise.studies import get_study, run_study
 from layerwise.studies.convergent_learning import (
     ConvergentLearningConfig,
     block_activations,
-    make_net,
     pair_scores,
 )
 
-TINY = dict(epochs="1", channels="4,8,8", image_size="8", max_samples="40", n_nets="3", batch_size="128")
 
-
-def test_smoke_run_writes_verdict_profile_and_report(tmp_path):
-    verdict = run_study("convergent-learning", out=tmp_path, overrides=TINY, progress=False)
-    saved = json.loads((tmp_path / "verdict.json").read_text())
-    assert saved["study"] == "convergent-learning" and saved["arxiv"] == "1511.07543"
-    assert saved["verdict"] == "not-judged" and saved["metric"] == "depth_drop"
-    assert list(saved["arms"]) == ["bipartite", "semi"]
-    for arm in ("bipartite", "semi"):
-        (value,) = saved["arms"][arm]["values"]
-        assert math.isfinite(value) and -2.0 <= value <= 2.0
-    profile = verdict["details"]["profile"]
-    assert list(profile) == ["blocks.0", "blocks.1", "blocks.2"]
-    for scores in profile.values():  # semi-matching never loses to one-to-one matching
-        assert -1.0 <= scores["bipartite"] <= scores["semi"] + 1e-12 <= 1.0 + 1e-12
-        assert 0.0 <= scores["above"] <= 1.0
-    table = RunLog.read(tmp_path / "runs" / "semi-s0")
+def test_tiny_run_profiles_heatmaps_and_report(tmp_path):
+    verdict = run_study("convergent-learning", size="tiny", out=tmp_path, progress=False)
+    d = {k: v["cnn-pairs"] for k, v in verdict.details.items()}
+    assert len(d["bipartite"]) == len(d["semi"]) == len(d["null_bipartite"]) == 3
+    for bip, semi, gap in zip(d["bipartite"], d["semi"], d["gap"], strict=True):
+        assert -1.0 <= bip <= semi + 1e-12 <= 1.0 + 1e-12  # semi-matching never loses to one-to-one
+        assert np.isclose(gap, semi - bip)
+    assert np.isclose(d["bipartite_last_minus_first"], d["bipartite"][-1] - d["bipartite"][0])
+    assert np.isclose(d["gap_growth"], d["gap"][-1] - d["gap"][0])
+    table = RunLog.read(tmp_path / "runs" / "cnn-pairs-s0")
     metrics = set(table.column("metric").to_pylist())
-    assert {"grad_norm", "loss", "val_acc", "matched_corr", "semi_bipartite_gap"} <= metrics
-    with np.load(tmp_path / "runs" / "bipartite-s0" / "unit_corr.npz") as corr:
-        assert corr["blocks.0"].shape == (4, 4) and corr["blocks.2"].shape == (8, 8)
+    assert {"grad_norm", "loss", "val_acc", "match_bipartite", "match_null_bipartite"} <= metrics
+    with np.load(tmp_path / "runs" / "cnn-pairs-s0" / "unit_corr.npz") as corr:
+        assert corr["blocks.0"].shape == (4, 4) and corr["blocks.2"].shape == (4, 4)
     html = (tmp_path / "report.html").read_text()
-    assert "Unit matching across networks" in html
+    assert "Unit matching across networks" in html and "untrained bipartite" in html
 
 
 def _permute_first_block(net, perm):
@@ -52,12 +43,12 @@ def _permute_first_block(net, perm):
 
 
 def test_permuted_copy_matches_one_to_one():
-    cfg = ConvergentLearningConfig(channels=(6, 5), image_size=8)
-    net = make_net(cfg, 2, seed=0)
+    torch.manual_seed(0)
+    net = CNN(channels=(6, 5), image_size=8)
     with torch.no_grad():  # non-trivial running statistics, so BatchNorm must be permuted too
         net.blocks[0].bn.running_mean.normal_(0.0, 0.05)
         net.blocks[0].bn.running_var.uniform_(0.5, 2.0)
-    twin = make_net(cfg, 2, seed=0)
+    twin = CNN(channels=(6, 5), image_size=8)
     twin.load_state_dict(net.state_dict())
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
     _permute_first_block(twin, perm)
@@ -65,13 +56,14 @@ def test_permuted_copy_matches_one_to_one():
     scores, corr = pair_scores(block_activations(net, x), block_activations(twin, x), threshold=0.9)
     assert scores["blocks.0"]["bipartite"] > 1 - 1e-9 and scores["blocks.1"]["bipartite"] > 1 - 1e-9
     assert np.argmax(corr["blocks.0"], axis=1).tolist() == torch.argsort(perm).tolist()
-    other = make_net(cfg, 2, seed=1)
+    other = CNN(channels=(6, 5), image_size=8)
     unrelated, _ = pair_scores(block_activations(net, x), block_activations(other, x), threshold=0.9)
     assert unrelated["blocks.1"]["bipartite"] < 0.99
 
 
-def test_arms_and_sizes():
-    recipe = get_recipe("convergent-learning")
-    assert recipe.baseline == "bipartite" and recipe.treatment_arm == "semi" and recipe.better == "lower"
-    assert recipe.make_config("full") == ConvergentLearningConfig()
-    assert recipe.make_config("full").channels == (16, 32, 64) and recipe.make_config("full").n_nets == 4
+def test_one_arm_equal_widths_and_full_is_the_default():
+    study = get_study("convergent-learning")
+    cfg = study.config("full")
+    assert cfg == ConvergentLearningConfig() and list(study.arms) == ["cnn-pairs"]
+    assert len(set(cfg.channels)) == 1 and cfg.n_nets == 6  # equal widths, 15 pairs
+    assert study.rule.metric == "bipartite_last_minus_first" and study.rule.better == "lower"
