@@ -25,7 +25,7 @@ Full size: 2,000 SGD steps per run, about 2 s on one thread; 2 arms x 20 seeds, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -66,7 +66,7 @@ class DANNConfig:
     lr: float = 0.05
     gamma: float = 10.0
     domain_hidden: int = 15
-    domain_weight: float = 1.0
+    domain_weight: float = field(default=1.0, metadata={"min": 0.0})
     n_eval: int = 1000
     every: int = 5
 
