@@ -29,7 +29,7 @@ test: $(VENV)/.dev
 # Every study at its registered full size (or STUDY=name), one at a time, then results/CLAIMS.md;
 # RESUME=1 keeps the arms and seeds that finished before with the same config.
 STUDY ?=
-claims: $(VENV)/.dev
+claims: pretrained
 	@names="$(STUDY)"; \
 	[ -n "$$names" ] || names=$$($(PY) -c "from layerwise import list_methods; \
 	  print(' '.join(e.name for e in list_methods(kind='study')))"); \
