@@ -23,10 +23,8 @@ from layerwise.studies._study import Profile, Study, apply_overrides
 from layerwise.studies._trial import Trial
 from layerwise.studies._verdict import ArmResult, Verdict
 
-_LEGACY = {"recipe", "runner", "stats", "training"}  # removed once every study is ported
-
 for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_") and _module.name not in _LEGACY:
+    if not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
