@@ -10,8 +10,8 @@ def test_full_is_the_paper_design_and_the_rule_is_equivalence():
     cfg = study.config("full")
     assert cfg == ShallowAgainConfig() and not cfg.parallel and study.config("full", arm="parallel").parallel
     assert cfg.depths == (2, 4, 8, 16) and cfg.epochs == 40 and cfg.width == 64 and cfg.lr == 1e-3
-    assert isinstance(study.rule, Equivalence) and study.rule.metric == "best_val_loss"
-    assert (study.rule.treatment, study.rule.baseline, study.rule.margin) == ("parallel", "sequential", 0.05)
+    assert isinstance(study.rule, Equivalence) and study.rule.metric == "val_acc"
+    assert (study.rule.treatment, study.rule.baseline, study.rule.margin) == ("parallel", "sequential", 0.01)
 
 
 def test_tiny_run_pairs_the_arms_exactly_for_one_branch(tmp_path):
