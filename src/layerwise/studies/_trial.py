@@ -29,12 +29,21 @@ class Trial:
                 "config": dataclasses.asdict(self.config)}
 
     def monitor(self, model: torch.nn.Module, **kwargs: Any):
-        """A Monitor logging into this trial's folder (``on_nonfinite="record"``: a diverging run
-        is recorded, not raised; the study scores it)."""
+        """A Monitor logging into this trial's folder, or into ``log=`` (a RunLog from
+        :meth:`runlog`, for several Monitors in one run); ``on_nonfinite="record"``: a diverging
+        run is recorded, not raised, and the study scores it."""
         from layerwise.monitor import Monitor
 
         kwargs.setdefault("on_nonfinite", "record")
-        return Monitor(model, log=self.run_dir, meta=self.meta, **kwargs)
+        if "log" not in kwargs:
+            kwargs.update(log=self.run_dir, meta={**self.meta, **kwargs.get("meta", {})})
+        return Monitor(model, **kwargs)
+
+    def runlog(self, sub: str | None = None):
+        """A RunLog with the trial's metadata in its folder (or in the subfolder ``sub``)."""
+        from layerwise.monitor import RunLog
+
+        return RunLog(self.run_dir / sub if sub else self.run_dir, meta=self.meta)
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU generator seeded from the trial's seed (``offset`` separates streams)."""

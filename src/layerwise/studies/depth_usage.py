@@ -53,7 +53,6 @@ from layerwise.depth.sections import depth_profile_section
 from layerwise.depth.skip import removal_delta_loss, skip_matrix
 from layerwise.depth.usage import METRICS, DepthUsage, depth_usage
 from layerwise.models import GPT
-from layerwise.monitor import RunLog
 from layerwise.studies._loops import train_lm, unigram_entropy
 from layerwise.studies._rules import Descriptive, Gate, Superiority
 from layerwise.studies._study import Study
@@ -119,7 +118,7 @@ def depth_measures(usage: DepthUsage, future: np.ndarray, removal: np.ndarray) -
 def _log_depth(t: Trial, step: int, usage: DepthUsage, removal: np.ndarray, skip_out: np.ndarray) -> None:
     """The depth measurements as rows of their own run folder, ``RUN/depth`` (the training log in
     ``RUN`` is closed)."""
-    with RunLog(t.run_dir / "depth", meta=t.meta) as log:
+    with t.runlog("depth") as log:
         for layer, metric, value in usage.rows():
             log.log(step, layer, metric, value)
         for i, layer in enumerate(usage.names):

@@ -272,7 +272,7 @@ class DPLayerwise(Study):
     }
 
     def trial(self, cfg: DPLayerwiseConfig, t: Trial) -> dict[str, float]:
-        with RunLog(t.run_dir, meta=t.meta) as log:
+        with t.runlog() as log:
             noisy = federated_training(cfg, cfg.sigma, t, log)
             clean = federated_training(cfg, 0.0, t, log, log_layers=False)
         q = cfg.cohort / cfg.n_clients

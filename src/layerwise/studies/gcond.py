@@ -47,7 +47,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from layerwise.data import digits
-from layerwise.monitor import RunLog
 from layerwise.multiloss import GCond, GCondTrainer, ParamLayout, per_loss_grads, write_grad
 from layerwise.studies._multiloss import ConflictLog, Recording
 from layerwise.studies._rules import Gate, NonInferiority, Superiority
@@ -170,7 +169,7 @@ class Gcond(Study):
             noisy = (clean + cfg.noise * torch.randn(clean.shape, generator=gen)).clamp(0, 1)
             return noisy, task_targets(clean, cfg.variant)
 
-        with RunLog(t.run_dir, meta=t.meta) as log:
+        with t.runlog() as log:
             clog = ConflictLog(log, layout, ("l1", "ssim"), every=cfg.every)
             passes = (_train_sum if cfg.method == "sum" else _train_gcond)(cfg, model, batch, clog)
         clean = data.x_val

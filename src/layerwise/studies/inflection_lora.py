@@ -248,7 +248,7 @@ class InflectionLoRA(Study):
     def trial(self, cfg: InflectionLoRAConfig, t: Trial) -> dict[str, float]:
         source_cfg = dataclasses.replace(cfg, placement=InflectionLoRAConfig.placement)
         checkpoints = _pretrain(source_cfg, t.seed)
-        with RunLog(t.run_dir, meta=t.meta) as log:
+        with t.runlog() as log:
             over = self._finetune(cfg, t, checkpoints["over"], log, "", offset=1)
             under = self._finetune(cfg, t, checkpoints["under"], log, "under_", offset=2)
         return {**over, **under, "over_minus_under": over["target_acc"] - under["under_target_acc"]}
@@ -268,7 +268,7 @@ class InflectionLoRA(Study):
         if prefix:
             _train(model, target, cfg.ft_steps, lr, cfg, t.generator(offset))
         else:
-            with Monitor(model, log=log, every=cfg.every, on_nonfinite="record") as mon:
+            with t.monitor(model, log=log, every=cfg.every) as mon:
                 _train(model, target, cfg.ft_steps, lr, cfg, t.generator(offset), mon)
         acc, _ = _evaluate(model, test)
         _log_diagnostics(log, model, diag, cfg.ft_steps, acc, prefix)

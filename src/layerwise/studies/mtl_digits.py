@@ -41,7 +41,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from layerwise.data import digits
-from layerwise.monitor import RunLog
 from layerwise.multiloss import ParamLayout, aggregate_backward
 from layerwise.studies._multiloss import ConflictLog, Recording, aggregator_for
 from layerwise.studies._rules import Gate, Superiority
@@ -182,14 +181,14 @@ class MtlDigits(Study):
         chance_mse = float(((data.y_val.float() - data.y_train.float().mean()) / 9).pow(2).mean())
         common = {"chance": CHANCE, "chance_delta_m": delta_m(CHANCE, chance_mse, ref)}
         if cfg.aggregator == "single":
-            with RunLog(t.run_dir, meta=t.meta) as log:
+            with t.runlog() as log:
                 log.log_scalars(cfg.steps, val_acc=ref["val_acc"], val_mse=ref["val_mse"])
             return {**ref, "delta_m": 0.0, **common}
         model = TwoHeads(cfg.width)
         layout = ParamLayout.from_named(model.trunk.named_parameters(prefix="trunk"))
         trunk, heads = list(model.trunk.parameters()), [*model.cls.parameters(), *model.reg.parameters()]
         opt = _optimizer(cfg, model.parameters())
-        with RunLog(t.run_dir, meta=t.meta) as log:
+        with t.runlog() as log:
             clog = ConflictLog(log, layout, ("cls", "reg"), every=cfg.every)
             agg = Recording(aggregator_for(cfg.aggregator, seed=t.seed, gamma=cfg.gamma)(), clog)
             for step, idx in enumerate(batches(cfg, len(data.y_train), t.seed)):

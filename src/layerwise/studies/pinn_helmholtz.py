@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from layerwise.monitor import RunLog
 from layerwise.multiloss import (
     GatedMLP,
     GradStatAnnealer,
@@ -145,7 +144,7 @@ class PinnHelmholtz(Study):
         opt = torch.optim.Adam(params, lr=cfg.lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cfg.decay ** (s / cfg.decay_steps))
         lam, imbalance0, error = 1.0, math.nan, math.nan
-        with RunLog(t.run_dir, meta=t.meta) as log:
+        with t.runlog() as log:
             clog = ConflictLog(log, layout, ("res", "bc"))
             for step in range(cfg.steps):
                 res, bc = pinn_losses(prob, model, cfg.batch_size, gen)

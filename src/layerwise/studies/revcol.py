@@ -218,7 +218,7 @@ class RevCol(Study):
 
     def trial(self, cfg: RevColConfig, t: Trial) -> dict[str, float]:
         data = digits()
-        with RunLog(t.run_dir, meta=t.meta) as log:
+        with t.runlog() as log:
             result = self._train(cfg, data, t, log)  # first: every arm's classifier gets the same draws
             pick = torch.randperm(len(data.x_train), generator=t.generator(1))[: cfg.batch_size]
             h = nn.Conv2d(1, cfg.channels[0], 3, padding=1)(data.x_train[pick])

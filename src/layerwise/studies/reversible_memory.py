@@ -184,7 +184,7 @@ class ReversibleMemory(Study):
 
     def trial(self, cfg: ReversibleMemoryConfig, t: Trial) -> dict[str, float]:
         result: dict[str, float] = {}
-        with RunLog(t.run_dir, meta=t.meta) as log:
+        with t.runlog() as log:
             for depth in cfg.depths:
                 nbytes = step_bytes(cfg.channels, depth, cfg.side, expand=cfg.expand,
                                     reversible=cfg.reversible)

@@ -226,7 +226,7 @@ class SamgsToy(Study):
     def trial(self, cfg: SamgsToyConfig, t: Trial) -> dict[str, float]:
         x0 = starts(cfg)
         hits, gaps = {}, {}
-        with RunLog(t.run_dir, meta=t.meta) as log:
+        with t.runlog() as log:
             for method in METHODS:
                 x = optimise(cfg, method, x0, log)
                 f1, f2 = objectives(x)
