@@ -130,16 +130,29 @@ def claims(results: Path = typer.Option(Path("results"), help="folder of committ
 @app.command("report")
 def report(runs: list[Path] = typer.Argument(..., help="run folders written by a Monitor/RunLog"),
            output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write"),
-           title: str = typer.Option("layerwise report", help="page title")) -> None:
-    """Write one self-contained HTML report (heatmaps, profiles, curves) for one or more runs."""
+           title: str = typer.Option("layerwise report", help="page title"),
+           name: list[str] = typer.Option(None, "--name",
+                                          help="a label per run, in order (default: folder names)")) -> None:
+    """Write one self-contained HTML report (interactive curves and per-layer charts, heatmaps,
+    profiles) for one or more runs; a study folder is read as its run folders."""
     from layerwise.report import write_report
 
     try:
-        path = write_report(runs, output, title=title)
+        runs = _expand_study_folders(runs)
+        path = write_report(runs, output, title=title, names=name or None)
     except (FileNotFoundError, ValueError) as err:
         _error(err)
         raise typer.Exit(2) from None
     console.print(f"wrote {path}")
+
+
+def _expand_study_folders(runs: list[Path]) -> list[Path]:
+    """A study folder (``DIR/runs/*`` beside ``verdict.json``) stands for its run folders."""
+    out: list[Path] = []
+    for path in runs:
+        inner = sorted(p for p in (path / "runs").glob("*") if (p / "metrics").is_dir())
+        out += inner if not (path / "metrics").is_dir() and inner else [path]
+    return out
 
 
 @app.command("analyze")

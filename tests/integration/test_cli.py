@@ -105,3 +105,19 @@ def test_top_level_names_load_lazily():
         assert "nothing_here" in str(err)
     else:
         raise AssertionError("an unknown attribute must raise AttributeError")
+
+
+def test_report_takes_run_labels_and_study_folders(tmp_path):
+    from layerwise import RunLog
+
+    for sub in ("a/runs/base-s0", "a/runs/fix-s0"):
+        with RunLog(tmp_path / sub) as log:
+            log.log_many(0, ["blocks.0"], ["grad_norm"], [1.0])
+            log.log_scalars(0, loss=1.0)
+    out = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", str(tmp_path / "a"), "-o", str(out), "--name", "baseline",
+                                 "--name", "remedy"])
+    assert result.exit_code == 0, result.output
+    assert "2 runs: baseline, remedy" in out.read_text()
+    bad = runner.invoke(app, ["report", str(tmp_path / "a"), "--name", "only-one"])
+    assert bad.exit_code == 2 and "one name per run" in bad.output

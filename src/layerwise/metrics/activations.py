@@ -59,7 +59,10 @@ def act_max_median(h: Tensor) -> Tensor:
 
 @metric("dead_fraction", tier="economy", stage="forward", paper=ELU[0], arxiv=ELU[1])
 def dead_fraction(h: Tensor, unit_dim: int = -1) -> Tensor:
-    """Fraction of units never positive over the batch (ReLU-family outputs only)."""
+    """Fraction of units never positive over the batch (ReLU-family outputs only); NaN when the
+    output holds NaN/inf (a diverged layer is not "0% dead")."""
+    if not torch.isfinite(h).all():
+        return torch.tensor(float("nan"), dtype=torch.float64)
     alive = (units(h, unit_dim) > 0).any(dim=0)
     return 1.0 - alive.double().mean()
 
@@ -179,7 +182,8 @@ def finish_activation_stats(pieces: Pieces, names: tuple[str, ...] = FORWARD) ->
     out["act_max"] = torch.maximum(unit_max.amax(dim=1), -pieces.minimum.float())
     if "dead_fraction" in want:  # padding entries (-inf) are not units: subtract them
         dead = (unit_max <= 0).sum(dim=1) - (unit_max.shape[1] - units)
-        out["dead_fraction"] = dead / units
+        finite = torch.isfinite(out["act_max"])  # NaN/inf anywhere in the output reach act_max
+        out["dead_fraction"] = torch.where(finite, dead / units, torch.nan)
     if "act_max_median" in want and pieces.sample is not None:
         sample = pieces.sample.float().abs()
         median = torch.where(sample > 0, sample, torch.nan).nanmedian(dim=1).values

@@ -255,6 +255,10 @@ class Monitor:
             if rows:
                 layers, metrics, values = zip(*rows, strict=True)
                 self.log_target.log_many(gathered.step, layers, metrics, values)
+            if events and not self.events:  # the report's banner names the first one
+                e = events[0]
+                self.log_target.update_meta(first_nonfinite={"step": e.step, "direction": e.direction,
+                                                             "layer": e.layer, "tensor": e.tensor})
             self.events.extend(events)
             if events and self.on_nonfinite == "raise":
                 self.log_target.flush()

@@ -1,4 +1,4 @@
-"""The report's figures: per-layer metric panels, run comparisons and scalar curves.
+"""The report's static figures: per-layer metric panels and run comparisons (curves are interactive).
 
 Each function returns a :class:`matplotlib.figure.Figure` (see :mod:`layerwise.report.render`
 for turning it into an image). Axes are placed by fixed margins in inches sized from the tick
@@ -14,7 +14,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from layerwise.report.axes import clean, draw_heatmap, draw_lines, log_axis, symlog_ticks, tick_labels
+from layerwise.report.axes import draw_heatmap, draw_lines, log_axis, symlog_ticks, tick_labels
 from layerwise.report.render import add_axes, new_figure, pin_labels, place, plot_text, text_width
 from layerwise.report.scale import Scale, use_log
 
@@ -94,23 +94,4 @@ def comparison(lines: Sequence[tuple[str, np.ndarray, np.ndarray]], layers: Sequ
     draw_lines(ax, [(plot_text(n, 40), d, v) for n, d, v in lines], list(range(len(layers))), layers, log)
     pin_labels(ax, "layer (depth)", plot_text(label, 40))
     ax.set_title(plot_text(title, 70))
-    return fig
-
-
-def curves(lines: Sequence[tuple[str, np.ndarray, np.ndarray]], *, title: str, label: str) -> Figure:
-    """A model-level scalar over steps, one line per run: ``lines`` holds ``(run, steps, values)``."""
-    log = use_log(np.concatenate([v for _, _, v in lines])) if lines else False
-    fig = new_figure(6.0, 3.0)
-    ax = add_axes(fig, left=0.72, bottom=0.45)
-    if log:
-        ax.set_yscale("log")
-        log_axis(ax.yaxis)
-        ax.minorticks_off()
-    ax.grid(True, alpha=0.3, linewidth=0.5)
-    for name, steps, values in lines:
-        ax.plot(steps, clean(values, log), linewidth=1.2, marker="o" if len(steps) < 40 else None,
-                markersize=2.5, label=plot_text(name, 40))
-    pin_labels(ax, "step", plot_text(label, 40))
-    ax.set_title(plot_text(title, 70))
-    ax.legend(loc="best", frameon=False)
     return fig

@@ -14,6 +14,7 @@ import numpy as np
 
 from layerwise.report import figures
 from layerwise.report.data import RunData, load_run, order_metrics
+from layerwise.report.interactive import payload, script, to_script_json
 from layerwise.report.metadata import metadata_table
 from layerwise.report.render import FigureBlock, block, style
 from layerwise.report.scale import (
@@ -37,7 +38,8 @@ DESCRIPTIONS = {  # for metrics whose registry entry does not describe them
 
 def write_report(runs: Sequence[str | Path], out: str | Path, *, title: str = "layerwise report",
                  names: Sequence[str] | None = None, profile_steps: Sequence[int] | None = None,
-                 sections: Sequence[Section] = (), max_metrics: int | None = None) -> Path:
+                 sections: Sequence[Section] = (), max_metrics: int | None = None,
+                 max_panel_runs: int = 8) -> Path:
     """Write one self-contained HTML report of ``runs`` (RunLog folders) to ``out``.
 
     Args:
@@ -49,6 +51,8 @@ def write_report(runs: Sequence[str | Path], out: str | Path, *, title: str = "l
             the first, middle and last logged step.
         sections: extra :class:`Section` blocks placed right after the title, in order.
         max_metrics: draw at most this many per-layer metrics (the rest are listed as omitted).
+        max_panel_runs: heatmap panels show at most this many runs (the interactive charts show
+            every run), which keeps a many-run study report small.
 
     Returns:
         The path written. Example: ``write_report(["runs/base", "runs/fix"], "report.html")``.
@@ -61,7 +65,9 @@ def write_report(runs: Sequence[str | Path], out: str | Path, *, title: str = "l
     if max_metrics is not None and max_metrics < 0:
         raise ValueError(f"max_metrics must be >= 0, got {max_metrics}")
     data = [load_run(p, None if names is None else names[i]) for i, p in enumerate(paths)]
+    unique_names(data)
     with style():
+        drawn = _metrics(data, profile_steps, max_metrics, max_panel_runs)
         context = {
             "title": title,
             "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -69,8 +75,11 @@ def write_report(runs: Sequence[str | Path], out: str | Path, *, title: str = "l
             "sections": [_section(i, s) for i, s in enumerate(sections)],
             "run_names": [r.name for r in data],
             "meta_rows": metadata_table(data),
-            "curves": _curves(data),
-            **_metrics(data, profile_steps, max_metrics),
+            "scalars": list(dict.fromkeys(m for r in data for m in r.scalars)),
+            "nonfinite": first_nonfinite(data),
+            "chart_data": to_script_json(payload(data, [m["name"] for m in drawn["metrics"]])),
+            "chart_js": script(),
+            **drawn,
         }
     html = _template().render(**context)
     target = Path(out)
@@ -120,14 +129,42 @@ def _section(index: int, section: Section) -> dict:
             "html": section.html, "figures": blocks}
 
 
-def _curves(data: Sequence[RunData]) -> list[FigureBlock]:
+def unique_names(data: Sequence[RunData]) -> None:
+    """Give runs that share a name (``a/run1``, ``b/run1``) their parent folder as a prefix."""
+    counts: dict[str, int] = {}
+    for run in data:
+        counts[run.name] = counts.get(run.name, 0) + 1
+    for run in data:
+        if counts[run.name] > 1:
+            run.name = f"{run.path.parent.name}/{run.name}"
+    seen: dict[str, int] = {}
+    for run in data:  # still equal (same parent name): number them
+        seen[run.name] = seen.get(run.name, 0) + 1
+        if seen[run.name] > 1:
+            run.name = f"{run.name} ({seen[run.name]})"
+
+
+def first_nonfinite(data: Sequence[RunData]) -> list[str]:
+    """One sentence per run with NaN/inf: the first step, pass direction and layer (and tensor,
+    when the Monitor recorded it in meta.json)."""
     out = []
-    for metric in order_metrics([m for r in data for m in r.scalars], ("loss", "val_loss")):
-        lines = [(r.name, *r.scalars[metric]) for r in data if metric in r.scalars]
-        fig = figures.curves(lines, title=metric, label=metric)
-        runs = ", ".join(name for name, _, _ in lines)
-        out.append(block(fig, "curve", f"{metric} over steps: {runs}. Gaps are NaN/inf values.",
-                         metric=metric))
+    for run in data:
+        found = []
+        for direction in ("forward", "backward"):
+            mat = run.matrices.get(f"nonfinite_{direction}")
+            if mat is None:
+                continue
+            rows, cols = np.nonzero(np.nan_to_num(mat.values) > 0)
+            if cols.size:
+                j = int(np.argmin(mat.steps[cols]))
+                step, layer = int(mat.steps[cols[j]]), mat.layers[rows[j]]
+                found.append((step, direction == "backward", direction, layer))
+        if found:
+            step, _, direction, layer = min(found)
+            event = run.meta.get("first_nonfinite") if isinstance(run.meta, dict) else None
+            tensor = f", {event['tensor']}" if isinstance(event, dict) and event.get("tensor") else ""
+            out.append(f"{run.name}: first non-finite value at step {step}, {direction} pass, "
+                       f"layer {layer}{tensor}")
     return out
 
 
@@ -182,12 +219,14 @@ def _comparison(present: Sequence[RunData], metric: str) -> FigureBlock:
     return block(fig, "comparison", caption, metric=metric)
 
 
-def _metrics(data: Sequence[RunData], profile_steps, max_metrics: int | None) -> dict:
-    names = order_metrics([m for r in data for m in r.matrices])
+def _metrics(data: Sequence[RunData], profile_steps, max_metrics: int | None,
+             max_panel_runs: int) -> dict:
+    names = [m for m in order_metrics([m for r in data for m in r.matrices])
+             if not m.startswith("nonfinite_")]  # told by the banner, not drawn as heatmaps
     keep = names if max_metrics is None else names[:max_metrics]
     sections = []
     for i, metric in enumerate(keep):
-        present = [r for r in data if metric in r.matrices]
+        present = [r for r in data if metric in r.matrices][:max_panel_runs]
         scale = choose_scale(np.concatenate([finite(r.matrices[metric].values) for r in present]),
                              MAX_DECADES)
         sections.append({

@@ -317,3 +317,18 @@ def test_every_float_dtype_and_metric_subset_matches_the_float64_definition(dtyp
                  "bias_shift": A.bias_shift}
     want = torch.stack([reference[n](h) for n in names]).float()
     torch.testing.assert_close(got.float(), want, rtol=1e-4, atol=1e-6)
+
+
+def test_dead_fraction_of_a_non_finite_output_is_nan_not_zero():
+    from layerwise.metrics import activations as A
+
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 6), nn.ReLU())
+    x = torch.randn(5, 4)
+    x[0, 0] = float("nan")
+    with Monitor(model, metrics=["dead_fraction"], on_nonfinite="record") as mon:
+        with mon.step(0):
+            model(x).sum().backward()
+        got = {r["layer"]: r["value"] for r in mon.table().to_pylist() if r["metric"] == "dead_fraction"}
+    assert got and all(v != v for v in got.values()), got  # NaN everywhere downstream of the NaN
+    assert A.dead_fraction(torch.tensor([[float("nan"), 1.0]])).isnan()
+    assert A.dead_fraction(torch.tensor([[0.0, 1.0]])).item() == 0.5

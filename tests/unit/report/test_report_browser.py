@@ -31,10 +31,27 @@ def test_every_figure_renders_in_headless_chromium(tmp_path, run_writer):
                                "arms": {"base": {"values": [1.0, 2.0], "mean": 1.5, "ci95": [0.5, 2.5]}}})
     page = write_report(runs, tmp_path / "report.html", sections=[verdict])
     n_figures = len(re.findall(r'<figure class="lw-figure', page.read_text()))
-    assert n_figures == 2 + 4 + 4 + 1  # curves, panels, comparisons, verdict
-    cmd = [browser, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()]
+    assert n_figures == 4 + 4 + 1  # panels, comparisons, verdict (curves are interactive charts)
+    cmd = [browser, *FLAGS, "--enable-logging=stderr", "--v=0",
+           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    charts = re.search(r'data-charts-ok="(\d+)/(\d+)"', done.stdout)
+    assert charts and charts.group(1) == charts.group(2) == "6", charts  # 2 curves, 4 layer metrics
+    assert done.stdout.count('class="lw-line"') >= 2 * 2 + 4 * 2 * 2  # a line per run (and layer)
+    assert "Uncaught" not in done.stderr and "SyntaxError" not in done.stderr, done.stderr[-2000:]
     found = re.search(r'data-figures-ok="(\d+)/(\d+)"', done.stdout)
     assert found, f"no self-check result in the DOM; chromium said: {done.stderr[-2000:]}"
     assert found.groups() == (str(n_figures), str(n_figures))
     assert 'data-broken' not in done.stdout
+
+
+@pytest.mark.browser
+def test_charts_respond_to_toggles_hover_zoom_and_reset(tmp_path, run_writer):
+    browser = _chromium()
+    runs = [run_writer(tmp_path / "a", seed=0), run_writer(tmp_path / "b", seed=1)]
+    page = write_report(runs, tmp_path / "report.html")
+    cmd = [browser, *FLAGS, "--enable-logging=stderr", "--v=0",
+           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri() + "#lw-selftest"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    found = re.search(r'data-selftest="([^"]*)"', done.stdout)
+    assert found and found.group(1) == "ok", (found and found.group(1), done.stderr[-2000:])

@@ -7,6 +7,7 @@ import pytest
 
 from layerwise import RunLog
 from layerwise.report import Section, write_report
+from layerwise.report.interactive import script
 
 HOSTILE_LAYER = "<script>alert(1)</script>"  # a layer of the conftest runs
 HOSTILE_RUN = '<img src=x onerror="alert(2)">'
@@ -66,7 +67,8 @@ def test_one_panel_per_metric_with_embedded_images(report):
     assert path.name == "report.html"
     panels = parsed.kind("layers")
     assert [f["data-metric"] for f in panels] == PER_LAYER  # the Monitor's reading order
-    assert [f["data-metric"] for f in parsed.kind("curve")] == ["loss", "val_loss"]
+    charts = re.findall(r'data-lw-chart="(\w+)" data-name="([^"]+)"', html)
+    assert charts == [("scalar", "loss"), ("scalar", "val_loss")] + [("layers", m) for m in PER_LAYER]
     for fig in parsed.figures:
         assert fig["id"].startswith("lw-fig-") and fig["caption"].strip()
         assert len(fig["imgs"]) == 1 and fig["imgs"][0].startswith("data:image/png;base64,")
@@ -95,9 +97,13 @@ def test_captions_state_scale_and_gaps(report):
 def test_self_contained_no_urls(report):
     _, html, parsed = report
     assert parsed.urls and all(u.startswith(("data:", "#")) for u in parsed.urls)
-    assert not re.search(r"https?://", html)
-    assert "<link" not in html and "@import" not in html and "url(" not in html
-    assert parsed.tags.get("script") == 1  # the inline self-check only
+    code = html.replace("http://www.w3.org/2000/svg", "")  # the SVG namespace names, not fetches
+    assert not re.search(r"https?://", code)
+    markup = html.replace(script(), "")  # the chart code refers to its own clip paths: url(#...)
+    assert "<link" not in markup and "@import" not in markup and "url(" not in markup
+    assert "url(" not in script().replace('"url(#"', "")
+    assert parsed.tags.get("script") == 3  # chart data (JSON), chart code, figure self-check
+    assert '<script type="application/json" id="lw-data">' in html
 
 
 def test_names_and_text_are_escaped(report):
@@ -162,3 +168,23 @@ def test_clear_errors(tmp_path, two_runs):
         write_report(two_runs, tmp_path / "r.html", names=["only one"])
     with pytest.raises(ValueError, match="at least one run"):
         write_report([], tmp_path / "r.html")
+
+
+def test_first_non_finite_value_gets_a_banner(tmp_path):
+    import torch
+    from torch import nn
+
+    from layerwise import Monitor
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 1))
+    with Monitor(model, log=tmp_path / "nan-run", on_nonfinite="record") as mon:
+        for step in range(4):
+            x = torch.randn(6, 4)
+            if step == 2:
+                x[0, 0] = float("nan")
+            with mon.step(step):
+                model(x).sum().backward()
+    html = write_report([tmp_path / "nan-run"], tmp_path / "r.html").read_text()
+    assert 'id="lw-nonfinite"' in html
+    assert "nan-run: first non-finite value at step 2, forward pass, layer 0, the output" in html
+    assert 'data-metric="nonfinite_forward"' not in html  # told by the banner, not a heatmap
