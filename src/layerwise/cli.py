@@ -24,18 +24,23 @@ def ls(pattern: str = typer.Argument("*", help="glob over names, e.g. '*norm*'")
        kind: str = typer.Option(None, help="only this kind: metric, study, model, dataset, ..."),
        as_json: bool = typer.Option(False, "--json", help="machine-readable list")) -> None:
     """List registered methods, metrics, models, datasets and studies with their papers."""
-    from layerwise import list_methods
+    from layerwise._index import query
 
     try:
-        entries = list_methods(pattern, kind=kind)
+        entries = query(pattern, kind=kind)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
+    if not entries and not any(c in pattern for c in "*?["):
+        loose = query(f"*{pattern}*", kind=kind)
+        if loose:
+            console.print(f"no name is exactly {pattern!r}; names containing it (pattern '*{pattern}*'):")
+            entries = loose
     if as_json:
-        typer.echo(json.dumps([e.as_dict() for e in entries], indent=2))
+        typer.echo(json.dumps(entries, indent=2))
         return
     table = Table("name", "kind", "paper", "arXiv", "summary", show_lines=False)
     for e in entries:
-        table.add_row(e.name, e.kind, e.paper, e.arxiv or "", e.summary)
+        table.add_row(e["name"], e["kind"], e["paper"], e["arxiv"] or "", e["summary"])
     console.print(table)
 
 
