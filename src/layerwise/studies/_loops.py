@@ -71,6 +71,8 @@ def train_lm(model: nn.Module, corpus: Any, t: Trial, *, steps: int, batch_size:
                     break
             if on_step is not None:
                 on_step(step, loss_value)
+            if step % 10 == 0:
+                t.progress(step + 1, steps)
             if (step + 1) % eval_every == 0 or step == steps - 1:
                 val = lm_eval_loss(model, corpus, **evals)
                 mon.log_scalars(step, val_loss=val)

@@ -124,14 +124,19 @@ def seed_everything(seed: int) -> None:
 
 def _run_trials(s: Study, base: Any, size: str, n_seeds: int, out_dir: Path,
                 show: bool, resume: bool) -> tuple[Results, list[Path]]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     results: Results = {arm: [] for arm in s.arms}
     run_dirs = []
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(),
+               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show, transient=False) as bar:
         task = bar.add_task(s.name, total=len(s.arms) * n_seeds)
+        steps = bar.add_task("steps of this trial", total=None, visible=False)
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(steps, completed=done, total=total, visible=True)
+
         for seed in range(n_seeds):
             for arm, delta in s.arms.items():
                 bar.update(task, description=f"{s.name}: {arm} seed {seed}")
@@ -142,7 +147,8 @@ def _run_trials(s: Study, base: Any, size: str, n_seeds: int, out_dir: Path,
                     if run_dir.exists():  # a rerun replaces its runs (a RunLog would append to them)
                         shutil.rmtree(run_dir)
                     seed_everything(seed)
-                    done = _one_trial(s, cfg, Trial(s.name, arm, seed, run_dir, cfg, size))
+                    bar.reset(steps, total=None, visible=False)
+                    done = _one_trial(s, cfg, Trial(s.name, arm, seed, run_dir, cfg, size, on_progress))
                     _save_trial(run_dir, cfg, done)
                 results[arm].append(done)
                 run_dirs.append(run_dir)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,12 @@ class Trial:
     run_dir: Path
     config: Any
     size: str
+    on_progress: Callable[[int, int], None] | None = field(default=None, compare=False, repr=False)
+
+    def progress(self, done: int, total: int) -> None:
+        """Report ``done`` of ``total`` steps of this trial (the runner shows them with an ETA)."""
+        if self.on_progress is not None:
+            self.on_progress(done, total)
 
     @property
     def meta(self) -> dict[str, Any]:
