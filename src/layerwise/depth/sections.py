@@ -77,8 +77,12 @@ def skip_section(skip: SkipEffects, title: str = "Skip matrix") -> Section:
         ax.set_xlabel("affected block l")
         ax.set_ylabel("skipped block s")
         ax.set_title(f"skip before position {skip.split}, measured on positions >= {skip.split}")
-    out = " ".join(f"{i}:{fmt(v)}" for i, v in enumerate(skip.output))
-    return Section(title, figures=(fig,), text=f"Output distribution change (L2) per skipped block: {out}")
+    if np.isfinite(np.asarray(skip.output, dtype=float)).any():
+        out = " ".join(f"{i}:{fmt(v)}" for i, v in enumerate(skip.output))
+        text = f"Output distribution change (L2) per skipped block: {out}"
+    else:
+        text = "Output distribution change: not applicable (the model has no unembedding to read)."
+    return Section(title, figures=(fig,), text=text)
 
 
 def logit_lens_section(lenses: Mapping[str, LogitLens]) -> Section:

@@ -95,3 +95,16 @@ def test_inflection_finds_low_entropy_steep_decay_band():
     assert np.allclose(flat.score, 0.0)
     with pytest.raises(ValueError, match="L \\+ 1"):
         inflection_layers(entropy, grads[:-1])
+
+
+def test_skip_section_says_not_applicable_without_an_unembedding():
+    import numpy as np
+
+    from layerwise.depth.sections import skip_section
+    from layerwise.depth.skip import SkipEffects
+
+    names = ("b0", "b1")
+    none = SkipEffects(names, np.eye(2), np.full(2, np.nan), 1)
+    assert "not applicable" in skip_section(none).text and "nan" not in skip_section(none).text
+    some = SkipEffects(names, np.eye(2), np.array([0.5, 0.25]), 1)
+    assert skip_section(some).text.endswith("0:0.5 1:0.25")
