@@ -33,10 +33,12 @@ claims: pretrained
 	@names="$(STUDY)"; \
 	[ -n "$$names" ] || names=$$($(PY) -c "from layerwise import list_methods; \
 	  print(' '.join(e.name for e in list_methods(kind='study')))"); \
-	for s in $$names; do \
-	  echo "== $$s"; $(VENV)/bin/layerwise run $$s --size full --out results/$$s $(if $(RESUME),--resume,--overwrite) || exit 1; \
-	done
-	$(VENV)/bin/layerwise claims --write
+	failed=""; for s in $$names; do \
+	  echo "== $$s"; $(VENV)/bin/layerwise run $$s --size full --out results/$$s \
+	    $(if $(RESUME),--resume,--overwrite) || failed="$$failed $$s"; \
+	done; \
+	$(VENV)/bin/layerwise claims --write; \
+	if [ -n "$$failed" ]; then echo "claims: failed:$$failed"; exit 1; fi
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests bench
