@@ -16,7 +16,8 @@ console = Console(markup=False, highlight=False)  # paths and names print litera
 
 
 def _error(err: object) -> None:
-    console.print(Text("error: ", style="red") + Text(str(err)))
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err  # no KeyError quotes
+    console.print(Text("error: ", style="red") + Text(str(message)))
 
 
 @app.command("ls")
@@ -77,12 +78,17 @@ def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --ki
     except (KeyError, ValueError) as err:
         _error(err)
         raise typer.Exit(2) from None
+    folder = out if out is not None else Path("runs") / study.name
     try:
         verdict = run_study(study, size=size, seeds=seeds, out=out, overrides=settings,
                             threads=threads, resume=resume, overwrite=overwrite)
     except (FileExistsError, RuntimeError) as err:  # a folder with results, or in use
         _error(err)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        console.print(f"interrupted: the finished arms and seeds are in {folder}/runs; "
+                      f"`layerwise run {name} ... --out {folder} --resume` continues where it stopped")
+        raise typer.Exit(130) from None
     _print_verdict(verdict.to_json())
     where = Path(verdict.run_dirs[0]).parent.parent if verdict.run_dirs else out
     console.print(f"verdict: {where / 'verdict.json'}   report: {where / 'report.html'}")
@@ -105,6 +111,34 @@ def _print_verdict(verdict: dict) -> None:
 
 def _num(value: object) -> float:
     return float("nan") if value is None else float(value)
+
+
+@app.command("show")
+def show(name: str = typer.Argument(..., help="study name (see `layerwise ls --kind study`)")) -> None:
+    """A study's claim, rule, gates, arms (config deltas), sizes, seeds and every setting with its
+    registered full-size value: what `run` accepts as key=value."""
+    import dataclasses
+
+    from layerwise.studies import get_study
+
+    try:
+        study = get_study(name)
+    except KeyError as err:
+        _error(err)
+        raise typer.Exit(2) from None
+    console.print(f"{study.name}: {study.paper} (arXiv {study.arxiv})")
+    console.print(f"claim: {study.claim}")
+    console.print(f"rule: {study.rule}")
+    for gate in study.gates:
+        console.print(f"gate: {gate}")
+    console.print(f"seeds: {dict(study.seeds)}")
+    table = Table("setting", "full", *study.sizes, *(f"arm {a}" for a in study.arms))
+    for f in dataclasses.fields(study.Config):
+        row = [repr(getattr(study.config("full"), f.name))]
+        row += [repr(d[f.name]) if f.name in d else "" for d in study.sizes.values()]
+        row += [repr(d[f.name]) if f.name in d else "" for d in study.arms.values()]
+        table.add_row(f.name, *row)
+    console.print(table)
 
 
 @app.command("claims")
@@ -189,6 +223,20 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="output folder"),
     overrides = {"steps": steps} if steps else {}
     verdict = run_study("curse-of-depth", out=out, overrides=overrides, threads=1, overwrite=True)
     print_summary(verdict.to_json(), out, console)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from layerwise import __version__
+
+        typer.echo(f"layerwise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")) -> None:
+    """layerwise: see, fix and prove how a deep network trains, layer by layer."""
 
 
 def main() -> None:

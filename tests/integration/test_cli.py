@@ -121,3 +121,11 @@ def test_report_takes_run_labels_and_study_folders(tmp_path):
     assert "2 runs: baseline, remedy" in out.read_text()
     bad = runner.invoke(app, ["report", str(tmp_path / "a"), "--name", "only-one"])
     assert bad.exit_code == 2 and "one name per run" in bad.output
+
+
+def test_version_show_and_clean_key_errors():
+    assert runner.invoke(app, ["--version"]).output.startswith("layerwise ")
+    shown = runner.invoke(app, ["show", "curse-of-depth"])
+    assert shown.exit_code == 0 and "superiority" in shown.output.lower() and "n_layer" in shown.output
+    missing = runner.invoke(app, ["show", "curse-of-dept"])
+    assert missing.exit_code == 2 and "error: no study" in missing.output

@@ -208,3 +208,13 @@ def test_two_runs_cannot_write_one_folder_at_once(tmp_path):
             run_study(Toy(), size="tiny", out=tmp_path, progress=False)
     finally:
         other.release()
+
+
+def test_a_run_that_fails_leaves_no_folder_it_created(tmp_path):
+    class Refused(Toy, registered=False):
+        def trial(self, cfg, t):
+            raise ValueError("d_model=64 is not divisible by n_head=3")
+
+    with pytest.raises(ValueError, match="n_head=3"):
+        run_study(Refused(), size="tiny", out=tmp_path / "new", progress=False)
+    assert not (tmp_path / "new").exists()

@@ -321,7 +321,13 @@ def _next_part_index(folder: Path) -> int:
 
 def _read_meta(folder: Path) -> dict:
     meta = folder / "meta.json"
-    return json.loads(meta.read_text()) if meta.is_file() else {}
+    if not meta.is_file():
+        return {}
+    try:
+        return json.loads(meta.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{meta} is not valid JSON ({err}); restore or delete it (the parts under "
+                         f"{folder / 'metrics'} hold the rows)") from None
 
 
 def _now() -> str:

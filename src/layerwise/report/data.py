@@ -8,7 +8,6 @@ appearance) and whose columns are the steps at which that metric was logged.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -99,7 +98,7 @@ def _encode(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
 def _read_meta(folder: Path) -> dict:
     try:
         meta = RunLog.read_meta(folder)
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (OSError, ValueError) as err:  # includes a JSON error
         return {"meta_error": f"meta.json unreadable: {err}"}
     return meta if isinstance(meta, dict) else {"meta_error": "meta.json is not a JSON object"}
 

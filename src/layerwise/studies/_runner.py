@@ -61,9 +61,16 @@ def run_study(study: str | Study, *, size: str = "smoke", seeds: int | None = No
     if resume and overwrite:
         raise ValueError("resume and overwrite contradict each other; choose one")
     out_dir = Path(out) if out is not None else Path("runs") / s.name
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _claimed(out_dir, resume, overwrite):
-        return _run(s, base, size, n_seeds, mode, overrides, out_dir, threads, progress, report, resume)
+    try:
+        with _claimed(out_dir, resume, overwrite):
+            return _run(s, base, size, n_seeds, mode, overrides, out_dir, threads, progress, report,
+                        resume)
+    except Exception:
+        if created:  # a run that failed (a bad setting the model refused) leaves no empty folder
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

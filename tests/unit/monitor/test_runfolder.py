@@ -135,3 +135,11 @@ def test_sigkill_at_a_random_step_keeps_every_flushed_row_and_frees_the_folder(t
         with RunLog(tmp_path / "run", resume=True) as log:  # the dead writer's lock is gone
             log.log(len(got), "blocks.0", "grad_norm", 0.0)
     assert json.loads((tmp_path / "run" / "meta.json").read_text())["status"] == "finished"
+
+
+def test_a_corrupt_sidecar_gets_a_message_naming_it(tmp_path):
+    with RunLog(tmp_path / "run") as log:
+        log.log(0, "a", "m", 1.0)
+    (tmp_path / "run" / "meta.json").write_text("{\n  broken")
+    with pytest.raises(ValueError, match=r"meta.json is not valid JSON .* restore or delete it"):
+        RunLog(tmp_path / "run", resume=True)
