@@ -40,6 +40,28 @@ class HooksDidNotFire(RuntimeWarning):
     """A logged step passed without the Monitor's hooks firing (e.g. a torch.compile'd model)."""
 
 
+class StepScope:
+    """What ``mon.step(i)`` returns: a context manager around one training step. One that is
+    never entered (``mon.step(i)`` without ``with``) warns when dropped, since it records nothing."""
+
+    def __init__(self, monitor: Monitor, i: int) -> None:
+        self._monitor, self._i, self._entered = monitor, i, False
+
+    def __enter__(self) -> Monitor:
+        self._entered = True
+        self._monitor._enter_step(self._i)
+        return self._monitor
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._monitor._exit_step(failed=exc_type is not None)
+
+    def __del__(self) -> None:
+        if not self._entered:
+            warnings.warn(f"mon.step({self._i}) was called without `with`: nothing is recorded for "
+                          "that step. Write `with mon.step(i): ...` around forward and backward, or "
+                          "call mon.observe(i) after backward()", RuntimeWarning, stacklevel=2)
+
+
 class Monitor:
     """Attach per-layer metrics to ``model``; a context manager that owns every hook it adds.
 
@@ -164,21 +186,23 @@ class Monitor:
                 self._finish()
 
     # -- the step protocol -----------------------------------------------------------------
-    @contextmanager
-    def step(self, i: int) -> Iterator[Monitor]:
-        """Record step ``i``: run forward and backward (optionally ``optimizer.step()``) inside."""
+    def step(self, i: int) -> StepScope:
+        """Record step ``i``: run forward and backward (optionally ``optimizer.step()``) inside
+        ``with mon.step(i):``. Calling it without ``with`` records nothing and warns."""
+        return StepScope(self, int(i))
+
+    def _enter_step(self, i: int) -> None:
         self._context_mode = True
-        self._begin(int(i))
+        self._begin(i)
         self._in_step = True
-        try:
-            yield self
-        except BaseException:
-            self._in_step = False
+
+    def _exit_step(self, failed: bool) -> None:
+        self._in_step = False
+        if failed:
             self._collector.reset()
             self._step = None
-            raise
-        self._in_step = False
-        self._close_step()
+        else:
+            self._close_step()
 
     @contextmanager
     def paused(self) -> Iterator[Monitor]:

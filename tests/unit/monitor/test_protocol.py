@@ -254,3 +254,15 @@ def test_logged_steps_carry_wall_time_and_step_time(batch):
     assert wall == sorted(wall) and wall[0] >= 0
     assert all(0 <= r["value"] <= w for r, w in zip([g for g in got if g["metric"] == "step_time"], wall,
                                                      strict=True))
+
+
+def test_step_without_with_warns_that_nothing_is_recorded():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 1))
+    with Monitor(model) as mon:
+        with pytest.warns(RuntimeWarning, match=r"mon.step\(4\) was called without `with`"):
+            mon.step(4)
+            gc.collect()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with mon.step(5):
+                model(torch.randn(2, 3)).sum().backward()
