@@ -89,3 +89,12 @@ def test_gate_reads_reference_keys_and_any_mode():
     assert each.failures(nan, ["a"])  # an arm with no finite value did not learn
     with pytest.raises(ValueError, match="exactly one"):
         Gate("acc")
+
+
+def test_profile_ratio_of_a_vanished_first_layer_is_nan_not_an_error():
+    from layerwise.studies._profiles import last_over_first
+
+    assert last_over_first({"a": 2.0, "b": 1.0}) == 0.5
+    assert np.isnan(last_over_first({"a": 0.0, "b": 1.0}))
+    with pytest.raises(ValueError, match="two layers"):
+        last_over_first({"a": 1.0})

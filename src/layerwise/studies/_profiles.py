@@ -8,11 +8,12 @@ from layerwise.monitor.summary import depth_ratio
 
 
 def last_over_first(profile: dict[str, float]) -> float:
-    """Value at the deepest layer divided by the value at the first."""
+    """Value at the deepest layer divided by the value at the first; NaN when the first is 0 (a
+    layer whose gradient vanished: the ratio is undefined, not an error of the run)."""
     values = list(profile.values())
-    if len(values) < 2 or values[0] == 0:
-        raise ValueError(f"last_over_first needs two layers and a non-zero first value, got {values}")
-    return float(values[-1] / values[0])
+    if len(values) < 2:
+        raise ValueError(f"last_over_first needs two layers, got {values}")
+    return float(values[-1] / values[0]) if values[0] != 0 else float("nan")
 
 
 def mean_abs(profile: dict[str, float]) -> float:
