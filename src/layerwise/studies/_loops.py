@@ -95,23 +95,26 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return evaluate(model, x, y)[1]
 
 
-def classifier_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Any, mon: Any,
-                     step: int, loss_fn: Callable = F.cross_entropy) -> tuple[int, float]:
-    """One pass over ``batches`` of (x, y) with ``mon.step`` around each update; returns the
-    next step index and the last batch's loss (NaN once the loss is non-finite)."""
-    loss_value = float("nan")
-    for x, y in batches:
-        with mon.step(step):
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            mon.log(loss=loss)
+def shuffled_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
+                   batch_size: int, order: torch.Generator, mon: Any = None, step: int = 0,
+                   after_step: Callable[[], Any] | None = None) -> int:
+    """One pass over (x, y) in a random order drawn from ``order``, one cross-entropy update per
+    batch (``mon.step`` around each when a Monitor is given, logging loss and learning rate;
+    ``after_step`` e.g. a scheduler's step); returns the next step index."""
+    for idx in torch.randperm(len(x), generator=order).split(batch_size):
+        if mon is None:
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+        else:
+            with mon.step(step):
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                loss.backward()
+                mon.log(loss=loss, lr=opt.param_groups[0]["lr"])
         opt.step()
         opt.zero_grad(set_to_none=True)
+        if after_step is not None:
+            after_step()
         step += 1
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            break
-    return step, loss_value
+    return step
 
 
 def unigram_entropy(corpus: Any, split: str = "val") -> float:

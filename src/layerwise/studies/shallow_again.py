@@ -43,12 +43,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from layerwise.data import Split, digits, mnist1d
 from layerwise.nn.parallel import SequentialResidual, higher_order_ratio, parallelize
-from layerwise.studies._loops import evaluate
+from layerwise.studies._loops import evaluate, shuffled_epoch
 from layerwise.studies._rules import Equivalence, Gate
 from layerwise.studies._study import Study
 from layerwise.studies._trial import Trial
@@ -125,17 +124,7 @@ def fit(model: ResidualMLP, opt: torch.optim.Optimizer, cfg: ShallowAgainConfig,
     x, y = data.x_train, data.y_train
     best_val, step = math.inf, 0
     for _ in range(cfg.epochs):
-        for idx in torch.randperm(len(x), generator=order).split(cfg.batch_size):
-            if mon is None:
-                F.cross_entropy(model(x[idx]), y[idx]).backward()
-            else:
-                with mon.step(step):
-                    loss = F.cross_entropy(model(x[idx]), y[idx])
-                    loss.backward()
-                    mon.log(loss=loss)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            step += 1
+        step = shuffled_epoch(model, opt, x, y, batch_size=cfg.batch_size, order=order, mon=mon, step=step)
         val_loss = evaluate(model, data.x_val, data.y_val)[0]
         best_val = min(best_val, val_loss) if math.isfinite(val_loss) else math.nan
         if mon is not None:

@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from layerwise.data import digits
 from layerwise.models import CNN
 from layerwise.nn import TrAct
-from layerwise.studies._loops import accuracy, warmup_cosine
+from layerwise.studies._loops import accuracy, shuffled_epoch, warmup_cosine
 from layerwise.studies._rules import Gate, Superiority
 from layerwise.studies._study import Study
 from layerwise.studies._trial import Trial
@@ -120,18 +120,8 @@ def train(model: nn.Module, cfg: TrActConfig, data: tuple, epochs: int, order: t
         mon.watch_optimizer(opt)
     step = 0
     for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=order).split(cfg.batch_size):
-            if mon is None:
-                F.cross_entropy(model(x[idx]), y[idx]).backward()
-            else:
-                with mon.step(step):
-                    loss = F.cross_entropy(model(x[idx]), y[idx])
-                    loss.backward()
-                    mon.log(loss=loss, lr=opt.param_groups[0]["lr"])
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            sched.step()
-            step += 1
+        step = shuffled_epoch(model, opt, x, y, batch_size=cfg.batch_size, order=order, mon=mon,
+                              step=step, after_step=sched.step)
         if mon is not None:
             mon.log_scalars(step - 1, val_acc=accuracy(model, x_val, y_val))
     return accuracy(model, x_val, y_val)
