@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -206,7 +207,12 @@ def analyze(model: str = typer.Argument(..., help="gpt | minilm | smollm2 | a to
     from layerwise.depth.cli import analyze as run_analysis
 
     try:
-        path = run_analysis(model, data, output, n_seq=n_seq, seq_len=seq_len, skip=skip)
+        start = time.perf_counter()
+
+        def stage(text: str) -> None:
+            console.print(f"[{time.perf_counter() - start:6.1f} s] {text}")
+
+        path = run_analysis(model, data, output, n_seq=n_seq, seq_len=seq_len, skip=skip, progress=stage)
     except (FileNotFoundError, ValueError, ImportError) as err:
         _error(err)
         raise typer.Exit(2) from None

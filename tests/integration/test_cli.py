@@ -63,8 +63,13 @@ def test_analyze_writes_a_depth_report(tmp_path):
     assert result.exit_code == 0, result.output
     html = out.read_text()
     assert "blocks.11" in html and "lw-figure" in html and "Layer similarity (linear CKA)" in html
+    assert "s] loading gpt" in result.output and "s] skip matrix (12 forward passes)" in result.output
+    again = runner.invoke(app, ["analyze", "gpt", "-o", str(out), "--n-seq", "2", "--seq-len", "16"])
+    assert again.exit_code == 0, again.output  # a second analysis replaces the first
     bad = runner.invoke(app, ["analyze", str(tmp_path / "missing.pt"), "-o", str(out)])
     assert bad.exit_code == 2 and "missing.pt" in " ".join(bad.output.split())
+    no_data = runner.invoke(app, ["analyze", "gpt", "--data", str(tmp_path / "nosuch.txt")])
+    assert no_data.exit_code == 2 and "nosuch.txt" in no_data.output and "loading" not in no_data.output
 
 
 def test_user_strings_print_literally(tmp_path):

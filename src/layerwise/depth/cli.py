@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -122,36 +122,46 @@ def _log_all(log: RunLog, names: list[str], results: Mapping[str, np.ndarray]) -
 
 
 def analyze(model_spec: str, data: str = "pydoc", out: str | Path = "report.html", *, n_seq: int = 8,
-            seq_len: int = 128, skip: bool = True) -> Path:
-    """Depth diagnostics of ``model_spec`` on ``data``; writes the report and a RunLog beside it."""
+            seq_len: int = 128, skip: bool = True,
+            progress: Callable[[str], None] | None = None) -> Path:
+    """Depth diagnostics of ``model_spec`` on ``data``; writes the report and a RunLog beside it
+    (replacing an earlier analysis there). ``progress(stage)`` is told each stage as it starts."""
     from layerwise.report import write_report
 
+    say = progress or (lambda stage: None)
     torch.set_num_threads(1)
     out = Path(out)
+    text_corpus(data)  # a bad data path fails here, before minutes of model loading
+    say(f"loading {model_spec}")
     model, tokenizer = load_model(model_spec)
     model.eval()
     batch = make_batch(data, tokenizer, n_seq, seq_len)
     ad = adapt(model)
+    say("depth usage")
     usage = depth_usage(model, batch, adapter=ad)
     sections = [depth_profile_section({model_spec: usage})]
+    say("attention entropy and activation gradients")
     entropy = attention_entropy(model, batch, adapter=ad)
     grads = activation_grad_norms(model, batch, adapter=ad)
     infl = inflection_layers(entropy, grads)
     per_layer = {"attn_entropy": entropy.mean(axis=1), "act_grad_in": grads[:-1], "inflection": infl.score}
     lens = None
     if ad.unembed is not None:
+        say("logit lens and block removal")
         lens = logit_lens(model, batch, adapter=ad, keep_probs=False)
         sections.append(logit_lens_section({model_spec: lens}))
         per_layer["removal_delta_loss"] = removal_delta_loss(model, batch, adapter=ad)
     if skip:
+        say(f"skip matrix ({len(ad.names)} forward passes)")
         effects = skip_matrix(model, batch, adapter=ad)
         sections.append(skip_section(effects))
         per_layer["skip_output_effect"] = effects.output
+    say("CKA across depth, report")
     stream = [h.reshape(-1, h.shape[-1]) for h in trace(ad, batch).outputs]
     sections.append(cka_section(cka_matrix(stream), list(ad.names)))
     run = out.with_suffix("") if out.suffix else out / "run"
     meta = {"model": model_spec, "data": data, "n_seq": n_seq, "seq_len": seq_len, "inflection": infl.layers}
-    with RunLog(run, meta=meta) as log:
+    with RunLog(run, meta=meta, overwrite=True) as log:
         for name, metric, value in [*usage.rows(), *(lens.rows() if lens is not None else ())]:
             log.log(0, name, metric, value)
         _log_all(log, list(ad.names), per_layer)
