@@ -55,3 +55,19 @@ def test_charts_respond_to_toggles_hover_zoom_and_reset(tmp_path, run_writer):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     found = re.search(r'data-selftest="([^"]*)"', done.stdout)
     assert found and found.group(1) == "ok", (found and found.group(1), done.stderr[-2000:])
+
+
+@pytest.mark.browser
+def test_a_study_report_draws_every_chart_and_responds(tmp_path):
+    from layerwise.studies import run_study
+
+    browser = _chromium()
+    run_study("curse-of-depth", size="tiny", out=tmp_path / "study", progress=False)
+    page = tmp_path / "study" / "report.html"
+    cmd = [browser, *FLAGS, "--enable-logging=stderr", "--v=0",
+           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri() + "#lw-selftest"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    charts = re.search(r'data-charts-ok="(\d+)/(\d+)"', done.stdout)
+    assert charts and charts.group(1) == charts.group(2) and int(charts.group(2)) >= 4, charts
+    assert re.search(r'data-selftest="ok"', done.stdout), done.stderr[-2000:]
+    assert "Verdict: curse-of-depth" in done.stdout and "Uncaught" not in done.stderr
