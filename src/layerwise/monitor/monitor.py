@@ -95,6 +95,7 @@ class Monitor:
         on_gpu = any(p.is_cuda for p in model.parameters())
         self.deferred = sync == "deferred" or (sync == "auto" and on_gpu and on_nonfinite == "record")
         self._pending: list = []
+        self._between: list[tuple[int, dict[str, Tensor]]] = []
         self.layout = build_layout(model, select_layers(model, layers), self.specs)
         self.layers = self.layout.names
         self.events: list[NonFiniteEvent] = []
@@ -220,9 +221,25 @@ class Monitor:
         self._close_step()
 
     def log(self, **scalars: Tensor | float) -> None:
-        """Model-level scalars for the current step (e.g. ``loss=loss``); no host sync."""
+        """Model-level scalars for the current step (e.g. ``loss=loss``), recorded at every step
+        whatever ``every`` is; no host sync (those of unlogged steps are read at the next logged
+        step, all in one copy)."""
         if self._active:
             self._collector.scalars(scalars)
+        else:
+            step = self._step if self._step is not None else self._next
+            self._between.append((step, {k: v.detach().float().reshape(()) if isinstance(v, Tensor)
+                                         else torch.tensor(float(v)) for k, v in scalars.items()}))
+
+    def _write_between(self) -> None:
+        """Scalars logged on steps between logged ones: one device-to-host copy for all of them."""
+        if not self._between:
+            return
+        rows, self._between = self._between, []
+        flat = [t for _, values in rows for t in values.values()]
+        numbers = iter(torch.stack([t.to(flat[0].device) for t in flat]).tolist())
+        for step, values in rows:
+            self.log_target.log_scalars(step, **{k: next(numbers) for k in values})
 
     def log_scalars(self, step: int, **scalars: float) -> None:
         """Model-level scalars for any step (e.g. a validation loss), written now."""
@@ -273,6 +290,7 @@ class Monitor:
 
     def _drain(self, keep: int = 0) -> None:
         """Write every gathered step but the newest ``keep`` to the log; raise on NaN/Inf."""
+        self._write_between()
         while len(self._pending) > keep:
             gathered = self._pending.pop(0)
             rows, events = gathered.rows()

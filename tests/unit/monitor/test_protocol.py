@@ -266,3 +266,28 @@ def test_step_without_with_warns_that_nothing_is_recorded():
             warnings.simplefilter("error")
             with mon.step(5):
                 model(torch.randn(2, 3)).sum().backward()
+
+
+@pytest.mark.parametrize("style", ["context", "observe"])
+def test_loss_is_recorded_at_every_step_whatever_the_cadence(style):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
+    losses = []
+    with Monitor(model, metrics=["grad_norm"], every=3) as mon:
+        for step in range(7):
+            if style == "context":
+                with mon.step(step):
+                    loss = model(torch.randn(4, 3)).pow(2).mean()
+                    loss.backward()
+                    mon.log(loss=loss)
+            else:
+                loss = model(torch.randn(4, 3)).pow(2).mean()
+                loss.backward()
+                mon.log(loss=loss)
+                mon.observe(step)
+            losses.append(loss.item())
+        rows = mon.table().to_pylist()
+    got = {r["step"]: r["value"] for r in rows if r["metric"] == "loss"}
+    assert sorted(got) == list(range(7))
+    assert [got[i] for i in range(7)] == pytest.approx(losses, rel=1e-6)
+    assert sorted({r["step"] for r in rows if r["metric"] == "grad_norm"}) == [0, 3, 6]
