@@ -83,7 +83,7 @@ def test_gate_reads_reference_keys_and_any_mode():
     results = {"a": [{"acc": 0.11, "chance": 0.1}], "b": [{"acc": 0.9, "chance": 0.1}]}
     each = Gate("acc", above="chance", margin=0.05)
     (reason,) = each.failures(results, ["a", "b"])
-    assert "arm 'a' did not learn: acc 0.11 is not above chance 0.1 + 0.05 = 0.15" == reason
+    assert reason == "arm 'a' did not learn: acc 0.11 is not above chance 0.1 + 0.05 = 0.15"
     assert Gate("acc", above="chance", margin=0.05, which="any").failures(results, ["a", "b"]) == []
     nan = {"a": [{"acc": float("nan"), "chance": 0.1}]}
     assert each.failures(nan, ["a"])  # an arm with no finite value did not learn

@@ -39,6 +39,7 @@ class StepCollector:
         self.loss_reduction = loss_reduction
         self.unmonitored: dict[str, str] = {}
         self.optimizer: torch.optim.Optimizer | None = None
+        self.scaler: Any = None  # a torch.amp.GradScaler: backward statistics are unscaled
         self._zero = torch.zeros((), device=layout.member.device)
         self._stacks = OutputStacks()
         self._before: list[Tensor] | None = None  # per-tensor snapshot when the flat one can't be
@@ -54,6 +55,9 @@ class StepCollector:
         self._stacks.reset()
         self.fwd_order: list[int] = []
         self.bwd: dict[int, Tensor] = {}
+        self.grad_scale: Tensor | None = None
+        self.grads_missing = False
+        self.no_grad: set[int] = set()
         self.bwd_order: list[int] = []
         self.armed_backward = 0
         self.params: dict[str, Tensor] = {}
@@ -105,6 +109,8 @@ class StepCollector:
 
     def _on_grad(self, idx: int, grad: Tensor | None) -> None:
         if idx not in self.bwd and grad is not None:
+            if self.scaler is not None and self.grad_scale is None:  # the scale this backward used
+                self.grad_scale = loss_scale(self.scaler)
             self.bwd[idx] = torch.linalg.vector_norm(grad.detach().float())
             self.bwd_order.append(idx)
 
@@ -153,6 +159,10 @@ class StepCollector:
         sq = squared_norms(tensors).reshape(-1, len(lay.params))
         if want_grads:
             self.params["grad_norm"] = (lay.member @ sq[0]).sqrt()
+            # a layer none of whose parameters has a gradient gets no row (never a false 0.0)
+            self.no_grad = {i for i in lay.param_rows
+                            if all(lay.params[j].grad is None for j in lay.layer_params[i])}
+            self.grads_missing = len(self.no_grad) == len(lay.param_rows)
         if want_weights:
             self.params["weight_norm"] = (lay.member @ sq[-1]).sqrt()
         if want_eff_lr:
@@ -208,10 +218,13 @@ class StepCollector:
         self._forward_rows(keys, chunks)
         if self.bwd_order:
             keys += [(names[i], "act_grad_norm") for i in self.bwd_order]
-            chunks.append(torch.stack([self.bwd[i] for i in self.bwd_order]))
+            norms = torch.stack([self.bwd[i] for i in self.bwd_order])
+            chunks.append(norms if self.grad_scale is None else norms / self.grad_scale)
         for metric, per_layer in self.params.items():
             if metric in self.want:
                 rows = self.layout.matrix_rows if metric == "eff_lr" else self.layout.param_rows
+                if metric == "grad_norm" and self.no_grad:
+                    rows = [i for i in rows if i not in self.no_grad]
                 keys += [(names[i], metric) for i in rows]
                 chunks.append(per_layer if len(rows) == len(names) else per_layer[rows])
         for idx, sq in self.sample_sq.items():
@@ -266,3 +279,10 @@ def _noise_refusal(calls: int, output: Tensor, inputs: Tensor) -> str | None:
     if not output.requires_grad:
         return "a Linear's output needs no gradient (frozen or under no_grad): no per-sample gradient"
     return None
+
+
+def loss_scale(scaler: Any) -> Tensor:
+    """The GradScaler's current scale as a device tensor (no host sync where torch allows)."""
+    get = getattr(scaler, "_get_scale_async", None)
+    scale = get() if get is not None else None
+    return (scale if scale is not None else torch.tensor(scaler.get_scale())).detach().float().reshape(())

@@ -40,6 +40,19 @@ class HooksDidNotFire(RuntimeWarning):
     """A logged step passed without the Monitor's hooks firing (e.g. a torch.compile'd model)."""
 
 
+def unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:
+    """The torch optimizer inside wrappers (accelerate, HF Trainer) that lack step hooks."""
+    seen = 0
+    while not hasattr(optimizer, "register_step_pre_hook") and hasattr(optimizer, "optimizer"):
+        optimizer, seen = optimizer.optimizer, seen + 1
+        if seen > 8:
+            break
+    if not hasattr(optimizer, "register_step_pre_hook"):
+        raise TypeError(f"{type(optimizer).__name__} is not a torch.optim.Optimizer and wraps none: "
+                        "pass the torch optimizer itself (optimizer=...)")
+    return optimizer
+
+
 class StepScope:
     """What ``mon.step(i)`` returns: a context manager around one training step. One that is
     never entered (``mon.step(i)`` without ``with``) warns when dropped, since it records nothing."""
@@ -82,13 +95,18 @@ class Monitor:
         meta: extra fields for the run's ``meta.json``.
         resume, overwrite: how to open a ``log`` folder that already holds a run (see
             :class:`RunLog`); by default such a folder is refused.
+        scaler: the ``torch.amp.GradScaler`` of mixed-precision training: activation gradients
+            are divided by the loss scale the backward used, and a backward overflow (which the
+            scaler skips) is recorded as ``amp_overflow`` instead of raised. Parameter gradient
+            statistics are read at ``optimizer.step()``, after the scaler unscaled them: pass
+            ``optimizer=`` too.
     """
 
     def __init__(self, model: nn.Module, *, metrics: str | list[str] = "economy",
                  layers: Selector = None, every: int = 1, log: RunLog | str | os.PathLike | None = None,
                  optimizer: torch.optim.Optimizer | None = None, on_nonfinite: str = "raise",
                  loss_reduction: str = "mean", sync: str = "auto", meta: dict | None = None,
-                 resume: bool = False, overwrite: bool = False) -> None:
+                 resume: bool = False, overwrite: bool = False, scaler: Any = None) -> None:
         _check_arguments(every, on_nonfinite, loss_reduction, sync)
         self.model, self.every, self.on_nonfinite = model, every, on_nonfinite
         self.specs = base.resolve(metrics)
@@ -101,6 +119,8 @@ class Monitor:
         self.events: list[NonFiniteEvent] = []
         self.log_target = self._open_log(log, model, meta, resume=resume, overwrite=overwrite)
         self._collector = StepCollector(self.layout, self.specs, loss_reduction)
+        self.scaler = scaler
+        self._collector.scaler = scaler
         self._hooks = HookSet(self)
         self._attach()
         self.optimizer: torch.optim.Optimizer | None = None
@@ -116,6 +136,7 @@ class Monitor:
         self._paused = False
         self._closed = False
         self._t0 = time.perf_counter()
+        self._warned_grads = False
         self._t_begin: float | None = None
 
     # -- set-up ----------------------------------------------------------------------------
@@ -142,9 +163,12 @@ class Monitor:
                                              "unmonitored": self.unmonitored})
 
     def watch_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
-        """Measure update/weight ratios and effective learning rates across ``optimizer.step()``."""
+        """Measure update/weight ratios and effective learning rates across ``optimizer.step()``.
+        A wrapper without step hooks (accelerate's ``AcceleratedOptimizer``) is unwrapped to the
+        torch optimizer inside it (``.optimizer``)."""
         if self.optimizer is not None:
             raise RuntimeError("this Monitor already watches an optimizer")
+        optimizer = unwrap_optimizer(optimizer)
         self.optimizer = optimizer
         self._collector.watch(optimizer)
         self._hooks.optimizer(optimizer, self._before_opt_step, self._after_opt_step)
@@ -268,6 +292,7 @@ class Monitor:
         if self._active:
             c.grads_ready()
             self._warn_silent_hooks(step)
+            self._warn_cleared_grads(step)
             self._timing(c)
             gathered = c.gather(step)
             gathered.start_copy()
@@ -297,6 +322,10 @@ class Monitor:
             if rows:
                 layers, metrics, values = zip(*rows, strict=True)
                 self.log_target.log_many(gathered.step, layers, metrics, values)
+            if self.scaler is not None and any(e.direction == "backward" for e in events):
+                # a loss-scale overflow: GradScaler skips this step and lowers the scale
+                self.log_target.log_scalars(gathered.step, amp_overflow=1.0)
+                events = [e for e in events if e.direction != "backward"]
             if events and not self.events:  # the report's banner names the first one
                 e = events[0]
                 self.log_target.update_meta(first_nonfinite={"step": e.step, "direction": e.direction,
@@ -305,6 +334,16 @@ class Monitor:
             if events and self.on_nonfinite == "raise":
                 self.log_target.flush()
                 raise NonFiniteError(events[0])
+
+    def _warn_cleared_grads(self, step: int) -> None:
+        c = self._collector
+        no_backward = c.wants_backward and not c.bwd  # told by the "no backward pass" warning
+        if c.grads_missing and c.fired and not no_backward and not self._warned_grads:
+            self._warned_grads = True
+            warnings.warn(f"step {step}: no parameter had a gradient when the step closed, so grad_norm "
+                          "is not recorded: zero_grad() ran inside the step before the Monitor read the "
+                          "gradients. Pass optimizer= (they are then read before optimizer.step()) "
+                          "or call zero_grad() after the with block", HooksDidNotFire, stacklevel=4)
 
     def _warn_silent_hooks(self, step: int) -> None:
         problem = self._collector.silence()

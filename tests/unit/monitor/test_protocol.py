@@ -291,3 +291,21 @@ def test_loss_is_recorded_at_every_step_whatever_the_cadence(style):
     assert sorted(got) == list(range(7))
     assert [got[i] for i in range(7)] == pytest.approx(losses, rel=1e-6)
     assert sorted({r["step"] for r in rows if r["metric"] == "grad_norm"}) == [0, 3, 6]
+
+
+def test_gradients_cleared_inside_the_step_are_missing_with_a_warning_not_zero():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Monitor(model, metrics=["grad_norm"]) as mon:  # no optimizer=
+        with pytest.warns(HooksDidNotFire, match="zero_grad\\(\\) ran inside the step"), mon.step(0):
+            model(torch.randn(2, 3)).sum().backward()
+            opt.step()
+            opt.zero_grad()
+        values = [r["value"] for r in mon.table().to_pylist() if r["metric"] == "grad_norm"]
+    assert values == []  # missing, never a false 0.0
+    half = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
+    with Monitor(half, metrics=["grad_norm"]) as mon:
+        with mon.step(0):
+            half[1](torch.randn(2, 4)).sum().backward()  # only layer 1 takes part
+        got = {r["layer"]: r["value"] for r in mon.table().to_pylist() if r["metric"] == "grad_norm"}
+    assert set(got) == {"1"} and got["1"] > 0
