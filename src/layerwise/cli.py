@@ -195,6 +195,25 @@ def _expand_study_folders(runs: list[Path]) -> list[Path]:
     return out
 
 
+export_app = typer.Typer(help="Export a run to another tool's format.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("tensorboard")
+def export_tensorboard(run_dir: Path = typer.Argument(..., help="a run folder written by a Monitor/RunLog"),
+                       output: Path = typer.Option(None, "-o", "--output",
+                                                   help="event folder (RUN_DIR/tensorboard)")) -> None:
+    """Write the run's rows as TensorBoard scalars (metric/layer tags, steps, wall clock)."""
+    from layerwise.integrations.tensorboard import export_tensorboard as export
+
+    try:
+        path = export(run_dir, output)
+    except (FileNotFoundError, ImportError) as err:
+        _error(err)
+        raise typer.Exit(2) from None
+    console.print(f"wrote {path}   (tensorboard --logdir {path})")
+
+
 @app.command("analyze")
 def analyze(model: str = typer.Argument(..., help="gpt | minilm | smollm2 | a torch.save(model) file"),
             data: str = typer.Option("pydoc", help="text: stdlib | pydoc | a path"),
