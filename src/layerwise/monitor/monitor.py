@@ -41,13 +41,14 @@ class HooksDidNotFire(RuntimeWarning):
 
 
 def unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:
-    """The torch optimizer inside wrappers (accelerate, HF Trainer) that lack step hooks."""
-    seen = 0
-    while not hasattr(optimizer, "register_step_pre_hook") and hasattr(optimizer, "optimizer"):
-        optimizer, seen = optimizer.optimizer, seen + 1
-        if seen > 8:
+    """The torch optimizer inside wrappers (accelerate's ``AcceleratedOptimizer``, HF Trainer),
+    whose own step hooks never fire: the wrapped ``.optimizer`` does the stepping."""
+    for _ in range(8):
+        inner = getattr(optimizer, "optimizer", None)
+        if not hasattr(inner, "register_step_pre_hook"):
             break
-    if not hasattr(optimizer, "register_step_pre_hook"):
+        optimizer = inner
+    if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"{type(optimizer).__name__} is not a torch.optim.Optimizer and wraps none: "
                         "pass the torch optimizer itself (optimizer=...)")
     return optimizer
@@ -100,13 +101,17 @@ class Monitor:
             scaler skips) is recorded as ``amp_overflow`` instead of raised. Parameter gradient
             statistics are read at ``optimizer.step()``, after the scaler unscaled them: pass
             ``optimizer=`` too.
+        train_only: ignore forward passes of modules in eval mode (``model.eval()``), so an
+            evaluation between training steps never replaces a step's statistics (the HF and
+            Lightning callbacks set it).
     """
 
     def __init__(self, model: nn.Module, *, metrics: str | list[str] = "economy",
                  layers: Selector = None, every: int = 1, log: RunLog | str | os.PathLike | None = None,
                  optimizer: torch.optim.Optimizer | None = None, on_nonfinite: str = "raise",
                  loss_reduction: str = "mean", sync: str = "auto", meta: dict | None = None,
-                 resume: bool = False, overwrite: bool = False, scaler: Any = None) -> None:
+                 resume: bool = False, overwrite: bool = False, scaler: Any = None,
+                 train_only: bool = False) -> None:
         _check_arguments(every, on_nonfinite, loss_reduction, sync)
         self.model, self.every, self.on_nonfinite = model, every, on_nonfinite
         self.specs = base.resolve(metrics)
@@ -120,6 +125,7 @@ class Monitor:
         self.log_target = self._open_log(log, model, meta, resume=resume, overwrite=overwrite)
         self._collector = StepCollector(self.layout, self.specs, loss_reduction)
         self.scaler = scaler
+        self.train_only = train_only
         self._collector.scaler = scaler
         self._hooks = HookSet(self)
         self._attach()
@@ -186,11 +192,11 @@ class Monitor:
                 and (self._in_step or not self._context_mode))
 
     def _on_forward(self, idx: int, module: nn.Module, args: Any, output: Any) -> None:
-        if self._recording():
+        if self._recording() and (module.training or not self.train_only):
             self._collector.forward(idx, output)
 
     def _on_linear(self, idxs: tuple[int, ...], module: nn.Linear, args: Any, output: Any) -> None:
-        if self._recording() and self._collector.samples_due:
+        if self._recording() and self._collector.samples_due and (module.training or not self.train_only):
             self._collector.linear(idxs, module, args[0], output)
 
     def _optimizer_step_is_ours(self) -> bool:
