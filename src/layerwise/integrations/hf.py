@@ -25,7 +25,7 @@ class LayerwiseCallback(TrainerCallback):
     """
 
     def __init__(self, log: str | Path, **monitor_kwargs: Any) -> None:
-        self.log = log
+        self.run_dir = log
         self.kwargs = {"on_nonfinite": "record", **monitor_kwargs, "train_only": True}
         self.monitor: Monitor | None = None
 
@@ -36,7 +36,7 @@ class LayerwiseCallback(TrainerCallback):
         if optimizer is None:
             raise ValueError("the Trainer has no optimizer yet at on_train_begin; create it before "
                              "training (Trainer(optimizers=...)) or let Trainer.train() build it")
-        self.monitor = Monitor(model, optimizer=optimizer, log=self.log, **self.kwargs)
+        self.monitor = Monitor(model, optimizer=optimizer, log=self.run_dir, **self.kwargs)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.monitor is not None:

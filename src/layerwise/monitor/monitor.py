@@ -143,6 +143,7 @@ class Monitor:
         self._closed = False
         self._t0 = time.perf_counter()
         self._warned_grads = False
+        self._closure_step = False
         self._t_begin: float | None = None
 
     # -- set-up ----------------------------------------------------------------------------
@@ -205,12 +206,21 @@ class Monitor:
         return self._active and not self._closed and self._collector.fired > 0
 
     def _before_opt_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        if self._optimizer_step_is_ours():
+        closure = kwargs.get("closure", args[0] if args else None)
+        if closure is not None and self._active and not self._closed and not self._collector.fired:
+            # step(closure): forward and backward run inside the step (Lightning, LBFGS); the
+            # weights are taken now, the gradients once the closure has made them
+            self._closure_step = True
+            self._collector.snapshot()
+        elif self._optimizer_step_is_ours():
             self._collector.snapshot()  # first: the flat snapshot also measures the weight norms
             self._collector.grads_ready()
 
     def _after_opt_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if self._optimizer_step_is_ours():
+            if self._closure_step:
+                self._closure_step = False
+                self._collector.grads_ready()
             self._collector.update()
             self._stepped = True
             if self._awaiting_optimizer:

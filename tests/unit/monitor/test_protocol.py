@@ -309,3 +309,30 @@ def test_gradients_cleared_inside_the_step_are_missing_with_a_warning_not_zero()
             half[1](torch.randn(2, 4)).sum().backward()  # only layer 1 takes part
         got = {r["layer"]: r["value"] for r in mon.table().to_pylist() if r["metric"] == "grad_norm"}
     assert set(got) == {"1"} and got["1"] > 0
+
+
+def test_optimizer_step_with_a_closure_records_what_a_plain_step_records(batch):
+    """Lightning and LBFGS run forward and backward inside optimizer.step(closure)."""
+    def run(closure_style):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        with Monitor(model, metrics=["grad_norm", "weight_norm", "update_ratio"], optimizer=opt) as mon:
+            for step in range(3):
+                def closure():
+                    opt.zero_grad()
+                    loss = F.cross_entropy(model(batch[0]), batch[1])
+                    loss.backward()
+                    return loss
+                if closure_style:
+                    opt.step(closure)
+                    mon.observe(step)
+                else:
+                    closure()
+                    mon.observe(step)  # finishes at the optimizer's post-hook
+                    opt.step()
+            return rows(mon)
+
+    plain, closure = run(False), run(True)
+    assert plain.keys() == closure.keys() and any(k[2] == "update_ratio" for k in plain)
+    assert all(closure[k] == pytest.approx(plain[k], rel=1e-6) for k in plain)
