@@ -206,7 +206,8 @@ class Monitor:
         return self._active and not self._closed and self._collector.fired > 0
 
     def _before_opt_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        closure = kwargs.get("closure", args[0] if args else None)
+        # torch passes the optimizer itself as args[0]; a closure is the callable after it
+        closure = kwargs.get("closure") or next((a for a in args if callable(a)), None)
         if closure is not None and self._active and not self._closed and not self._collector.fired:
             # step(closure): forward and backward run inside the step (Lightning, LBFGS); the
             # weights are taken now, the gradients once the closure has made them
