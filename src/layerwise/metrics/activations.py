@@ -161,6 +161,27 @@ def concat_pieces(parts: list[Pieces]) -> Pieces:
     )
 
 
+def merge_rows(pieces: Pieces, extra: dict[int, list[Pieces]]) -> Pieces:
+    """``pieces`` with row ``r`` combined with the one-layer :class:`Pieces` in ``extra[r]``
+    (more calls of that layer in one step, e.g. the micro-batches of an accumulated step): sums
+    of squares and sums add, unit maxima and minima combine, sizes add; the max/median sample
+    stays the first call's."""
+    if not extra:
+        return pieces
+    l2, unit_sum, unit_max, minimum = (pieces.l2.clone(), pieces.unit_sum.clone(),
+                                       pieces.unit_max.clone(), pieces.minimum.clone())
+    numel = list(pieces.numel)
+    for row, parts in extra.items():
+        for part in parts:
+            l2[row] = torch.sqrt(l2[row] ** 2 + part.l2[0].to(l2.dtype) ** 2)
+            width = part.unit_sum.shape[1]
+            unit_sum[row, :width] += part.unit_sum[0].to(unit_sum.dtype)
+            unit_max[row, :width] = torch.maximum(unit_max[row, :width], part.unit_max[0].to(unit_max.dtype))
+            minimum[row] = torch.minimum(minimum[row], part.minimum[0].to(minimum.dtype))
+            numel[row] += part.numel[0]
+    return Pieces(l2, unit_sum, unit_max, minimum, tuple(numel), pieces.units, pieces.sample)
+
+
 def finish_activation_stats(pieces: Pieces, names: tuple[str, ...] = FORWARD) -> dict[str, Tensor]:
     """Per-layer values (one entry per row of ``pieces``) of the forward metrics ``names``.
 

@@ -7,7 +7,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from layerwise.metrics.activations import Pieces, concat_pieces, finish_activation_stats, layer_pieces
+from layerwise.metrics.activations import (
+    Pieces,
+    concat_pieces,
+    finish_activation_stats,
+    layer_pieces,
+    merge_rows,
+)
 from layerwise.metrics.base import MetricSpec
 from layerwise.metrics.gradients import squared_norms
 from layerwise.metrics.noise import linear_batch_sq_norm, linear_sample_sq_norms, noise_stats
@@ -55,6 +61,7 @@ class StepCollector:
         self._stacks.reset()
         self.fwd_order: list[int] = []
         self.bwd: dict[int, Tensor] = {}
+        self.extra: dict[int, list] = {}  # further calls of a layer in this step (micro-batches)
         self.grad_scale: Tensor | None = None
         self.grads_missing = False
         self.no_grad: set[int] = set()
@@ -76,7 +83,8 @@ class StepCollector:
         self.touched = True
         self.fired += 1
         if idx in self.fwd:
-            return  # re-entry (gradient checkpointing, shared layer): keep the first call
+            self._again(idx, output)
+            return
         t = first_tensor(output)
         name = self.layout.names[idx]
         if t is None or not (t.is_floating_point()):
@@ -97,6 +105,21 @@ class StepCollector:
         if self.wants_backward and t.requires_grad:
             self._hook_gradient(idx, t)
 
+    def _again(self, idx: int, output: Any) -> None:
+        """A second call of layer ``idx`` in one step: another micro-batch (or a shared layer)
+        is combined with the first; a recompute inside backward (activation checkpointing)
+        is the same forward again and is not counted twice."""
+        if torch._C._current_graph_task_id() != -1:
+            return
+        t = first_tensor(output)
+        names, unit_dim = self.layout.forward_names[idx], self.layout.unit_dims[idx]
+        if t is None or not t.is_floating_point():
+            return
+        if names:
+            self.extra.setdefault(idx, []).append(layer_pieces(t, names, unit_dim))
+        if self.wants_backward and t.requires_grad:
+            self._hook_gradient(idx, t)
+
     def _hook_gradient(self, idx: int, t: Tensor) -> None:
         """Norm of dL/dt when backward reaches ``t``: a prehook on its grad_fn (C++-side, cheaper
         than ``Tensor.register_hook``), or a tensor hook when ``t`` is a leaf."""
@@ -108,10 +131,17 @@ class StepCollector:
             node.register_prehook(lambda grads: self._on_grad(idx, grads[slot]))
 
     def _on_grad(self, idx: int, grad: Tensor | None) -> None:
-        if idx not in self.bwd and grad is not None:
-            if self.scaler is not None and self.grad_scale is None:  # the scale this backward used
-                self.grad_scale = loss_scale(self.scaler)
-            self.bwd[idx] = torch.linalg.vector_norm(grad.detach().float())
+        """Norm of dL/dh at the layer's output; over several calls (micro-batches) the norm of
+        all of them together."""
+        if grad is None:
+            return
+        if self.scaler is not None and self.grad_scale is None:  # the scale this backward used
+            self.grad_scale = loss_scale(self.scaler)
+        norm = torch.linalg.vector_norm(grad.detach().float())
+        if idx in self.bwd:
+            self.bwd[idx] = torch.sqrt(self.bwd[idx] ** 2 + norm**2)
+        else:
+            self.bwd[idx] = norm
             self.bwd_order.append(idx)
 
     def linear(self, idxs: tuple[int, ...], module: nn.Linear, inputs: Tensor, output: Tensor) -> None:
@@ -252,7 +282,8 @@ class StepCollector:
         batches += [(members, names, concat_pieces([self.fwd[i] for i in members]))
                     for names, members in groups.items()]
         for members, names, pieces in batches:
-            done = finish_activation_stats(pieces, names)
+            extra = {row: self.extra[i] for row, i in enumerate(members) if i in self.extra}
+            done = finish_activation_stats(merge_rows(pieces, extra), names)
             for metric in names:
                 keys += [(self.layout.names[i], metric) for i in members]
                 chunks.append(done[metric])
