@@ -174,9 +174,10 @@ def merge_rows(pieces: Pieces, extra: dict[int, list[Pieces]]) -> Pieces:
     for row, parts in extra.items():
         for part in parts:
             l2[row] = torch.sqrt(l2[row] ** 2 + part.l2[0].to(l2.dtype) ** 2)
-            width = part.unit_sum.shape[1]
-            unit_sum[row, :width] += part.unit_sum[0].to(unit_sum.dtype)
-            unit_max[row, :width] = torch.maximum(unit_max[row, :width], part.unit_max[0].to(unit_max.dtype))
+            sums, maxima = part.unit_sum.shape[1], part.unit_max.shape[1]  # per unit, or 1 (whole)
+            unit_sum[row, :sums] += part.unit_sum[0].to(unit_sum.dtype)
+            part_max = part.unit_max[0].to(unit_max.dtype)
+            unit_max[row, :maxima] = torch.maximum(unit_max[row, :maxima], part_max)
             minimum[row] = torch.minimum(minimum[row], part.minimum[0].to(minimum.dtype))
             numel[row] += part.numel[0]
     return Pieces(l2, unit_sum, unit_max, minimum, tuple(numel), pieces.units, pieces.sample)
