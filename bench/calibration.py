@@ -44,7 +44,8 @@ def main() -> None:
     def old(n, effect, rng):  # independent arms with unit sd, as the audit simulated
         return bootstrap_call(rng.normal(effect, 1, n), rng.normal(0, 1, n), rng)
 
-    print(f"{'seeds':>5} {'old bootstrap':>14} {'paired t':>9} {'one-sample t':>13} {'power paired t (1 sd)':>22}")
+    head = ("seeds", "old bootstrap", "paired t", "one-sample t", "power paired t (1 sd)")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (5, 14, 9, 13, 22), strict=True)))
     for n in (3, 5, 10, 20):
         e = args.experiments
         print(f"{n:>5} {rate(old, n, 0.0, e, n):>14.3f} {rate(paired, n, 0.0, e, n):>9.3f} "
