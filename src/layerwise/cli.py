@@ -69,7 +69,7 @@ def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --ki
         overwrite: bool = typer.Option(False, "--overwrite",
                                        help="replace the results already in --out")) -> None:
     """Run a study: every arm over the seeds, a report and DIR/verdict.json."""
-    from layerwise.studies import get_study, run_study
+    from layerwise.studies import get_study, run_study, study_folder
 
     try:
         settings = _parse_overrides(overrides or [])
@@ -79,7 +79,7 @@ def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --ki
     except (KeyError, ValueError) as err:
         _error(err)
         raise typer.Exit(2) from None
-    folder = out if out is not None else Path("runs") / study.name
+    folder = study_folder(study, out)
     try:
         verdict = run_study(study, size=size, seeds=seeds, out=out, overrides=settings,
                             threads=threads, resume=resume, overwrite=overwrite)
@@ -91,8 +91,7 @@ def run(name: str = typer.Argument(..., help="study name (see `layerwise ls --ki
                       f"`layerwise run {name} ... --out {folder} --resume` continues where it stopped")
         raise typer.Exit(130) from None
     _print_verdict(verdict.to_json())
-    where = Path(verdict.run_dirs[0]).parent.parent if verdict.run_dirs else out
-    console.print(f"verdict: {where / 'verdict.json'}   report: {where / 'report.html'}")
+    console.print(f"verdict: {folder / 'verdict.json'}   report: {folder / 'report.html'}")
 
 
 def _print_verdict(verdict: dict) -> None:

@@ -18,7 +18,7 @@ from layerwise.studies._rules import (
     NonInferiority,
     Superiority,
 )
-from layerwise.studies._runner import decide, get_study, run_study, torch_threads
+from layerwise.studies._runner import decide, get_study, run_study, study_folder, torch_threads
 from layerwise.studies._study import Profile, Study, apply_overrides
 from layerwise.studies._trial import Trial
 from layerwise.studies._verdict import ArmResult, Verdict
@@ -31,5 +31,5 @@ __all__ = [
     "ArmResult", "Check", "Descriptive", "Deterministic", "Equivalence", "Gate", "Judgement",
     "NonInferiority", "Profile", "Study", "Superiority", "Trial", "Verdict", "apply_overrides",
     "claim_rows", "claims_markdown", "decide", "get_study", "run_study", "stale_reasons",
-    "torch_threads", "write_claims",
+    "study_folder", "torch_threads", "write_claims",
 ]

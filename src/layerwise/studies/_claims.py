@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 from layerwise.studies._study import Study
+from layerwise.studies._verdict import config_json
 
 RESULTS = Path("results")
 
@@ -45,7 +45,7 @@ def stale_reasons(study: Study, data: dict[str, Any]) -> list[str]:
     reasons = []
     if data.get("mode") != "full":
         reasons.append(f"mode is {data.get('mode')!r}, not 'full'")
-    registered = _jsonable(dataclasses.asdict(study.config("full")))
+    registered = config_json(study.config("full"))
     saved = data.get("config", {})
     changed = sorted(k for k in set(registered) | set(saved) if registered.get(k) != saved.get(k))
     if changed:
@@ -91,6 +91,3 @@ def _effect(r: dict[str, Any]) -> str:
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
-
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps({k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}))

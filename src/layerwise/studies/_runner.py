@@ -26,7 +26,7 @@ from layerwise.studies._rules import Deterministic, Judgement, Rule
 from layerwise.studies._stats import t_interval
 from layerwise.studies._study import Study
 from layerwise.studies._trial import Trial
-from layerwise.studies._verdict import ArmResult, Verdict
+from layerwise.studies._verdict import ArmResult, Verdict, config_json, json_safe
 
 Results = dict[str, list[dict[str, Any]]]
 
@@ -60,7 +60,7 @@ def run_study(study: str | Study, *, size: str = "smoke", seeds: int | None = No
     mode = "custom" if custom else size
     if resume and overwrite:
         raise ValueError("resume and overwrite contradict each other; choose one")
-    out_dir = Path(out) if out is not None else Path("runs") / s.name
+    out_dir = study_folder(s, out)
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -71,6 +71,11 @@ def run_study(study: str | Study, *, size: str = "smoke", seeds: int | None = No
         if created:  # a run that failed (a bad setting the model refused) leaves no empty folder
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
+
+
+def study_folder(s: Study, out: str | Path | None) -> Path:
+    """Where a run of ``s`` writes: ``out``, or ``runs/NAME`` by default."""
+    return Path(out) if out is not None else Path("runs") / s.name
 
 
 @contextlib.contextmanager
@@ -183,10 +188,8 @@ def _one_trial(s: Study, cfg: Any, trial: Trial) -> dict[str, Any]:
 
 def _save_trial(run_dir: Path, cfg: Any, result: dict[str, Any]) -> None:
     """``trial.json``: the trial's config and results, the mark of a finished trial."""
-    from layerwise.studies._verdict import _json_safe
-
     run_dir.mkdir(parents=True, exist_ok=True)
-    data = {"config": _config_dict(cfg), "result": _json_safe(result)}
+    data = {"config": config_json(cfg), "result": json_safe(result)}
     tmp = run_dir / "trial.json.tmp"
     tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(run_dir / "trial.json")
@@ -198,7 +201,7 @@ def _finished(run_dir: Path, cfg: Any) -> dict[str, Any] | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text())
-    if data.get("config") != json.loads(json.dumps(_config_dict(cfg))):
+    if data.get("config") != config_json(cfg):
         return None
     return {k: (math.nan if v is None else v) for k, v in data["result"].items()}
 
@@ -235,7 +238,7 @@ def decide(s: Study, mode: str, cfg: Any, results: Results, *, overrides: Mappin
         j, w = _judge(s, rule, results)
         b = _size_blockers(mode, n_seeds, rule) + [g for gate in s.gates
                                                    for g in gate.failures(results, _rule_arms(s, rule))]
-        secondary.append({"rule": rule.kind, "metric": _metric(rule),
+        secondary.append({"rule": rule.kind, "metric": rule.metric,
                           "verdict": "not-judged" if b or w else j.verdict,
                           "reason": "; ".join(b + w), "summary": j.summary,
                           "effect": j.effect, "ci": list(j.ci), "comparisons": j.comparisons})
@@ -246,14 +249,10 @@ def decide(s: Study, mode: str, cfg: Any, results: Results, *, overrides: Mappin
         effect["cost_note"] = s.cost_note
     return Verdict(
         study=s.name, paper=s.paper, arxiv=s.arxiv, claim=s.claim, mode=mode, rule=rule.kind,
-        metric=_metric(rule), better=rule.better, seeds=n_seeds, arms=_arm_results(s, results),
+        metric=rule.metric, better=rule.better, seeds=n_seeds, arms=_arm_results(s, results),
         effect=effect, verdict=verdict, reason=reason, secondary=secondary,
-        details=_details(results), config=_config_dict(cfg), overrides=_jsonable(overrides),
+        details=_details(results), config=config_json(cfg), overrides=json_safe(dict(overrides)),
         provenance=provenance, seconds=round(provenance["seconds"], 2), run_dirs=run_dirs)
-
-
-def _metric(rule: Rule) -> str:
-    return rule.metric
 
 
 def _rule_arms(s: Study, rule: Rule) -> tuple[str, ...]:
@@ -303,7 +302,7 @@ def _score(rule: Rule, rows: list[dict[str, Any]]) -> tuple[np.ndarray, int]:
 
 
 def _arm_results(s: Study, results: Results) -> dict[str, ArmResult]:
-    metric = _metric(s.rule)
+    metric = s.rule.metric
     arms = {}
     for arm, rows in results.items():
         values = [float(r.get(metric, math.nan)) for r in rows]
@@ -334,14 +333,6 @@ def _mean(vals: list[Any]) -> Any:
     x = np.array([float(v) for v in vals if isinstance(v, int | float)], dtype=float)
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else math.nan
-
-
-def _config_dict(cfg: Any) -> dict[str, Any]:
-    return _jsonable(dataclasses.asdict(cfg))
-
-
-def _jsonable(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
 def _provenance(threads: int, size: str, n_seeds: int, seconds: float) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -54,7 +55,7 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (non-finite numbers become null)."""
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -75,13 +76,20 @@ def _num(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _json_safe(value: Any) -> Any:
+def config_json(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as verdict.json and trial.json hold it (what a JSON round trip gives
+    back: tuples as lists), so a saved config compares equal to the registered one."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-safe copy: tuples as lists, numpy scalars as numbers, non-finite floats as null."""
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _json_safe(value.item())
+        return json_safe(value.item())
     return value
