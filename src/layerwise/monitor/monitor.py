@@ -325,9 +325,9 @@ class Monitor:
         """``wall_time`` (s since the Monitor opened) and ``step_time`` (s from entering
         ``mon.step`` to the end of the step, optimizer included) as rows of the logged step."""
         now = time.perf_counter()
-        c.values["wall_time"] = torch.tensor(now - self._t0, dtype=torch.float64).float()
+        c.values["wall_time"] = torch.tensor(now - self._t0)  # float32, as every gathered value
         if self._t_begin is not None:
-            c.values["step_time"] = torch.tensor(now - self._t_begin, dtype=torch.float64).float()
+            c.values["step_time"] = torch.tensor(now - self._t_begin)
         self._t_begin = None
 
     def _drain(self, keep: int = 0) -> None:
