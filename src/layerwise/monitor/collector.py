@@ -17,6 +17,7 @@ from layerwise.metrics.activations import (
 from layerwise.metrics.base import MetricSpec
 from layerwise.metrics.gradients import squared_norms
 from layerwise.metrics.noise import linear_batch_sq_norm, linear_sample_sq_norms, noise_stats
+from layerwise.monitor.distributed import Ranks, StepParts, combine_ranks, local
 from layerwise.monitor.gathered import Gathered
 from layerwise.monitor.layout import Layout
 from layerwise.monitor.snapshot import WeightSnapshot
@@ -67,7 +68,8 @@ class StepCollector:
         self.no_grad: set[int] = set()
         self.bwd_order: list[int] = []
         self.armed_backward = 0
-        self.params: dict[str, Tensor] = {}
+        self.param_sq: dict[str, Tensor] = {}  # "grad", "weight", "delta": (params,) squared norms
+        self.layer_sq: dict[str, Tensor] = {}  # "weight", "delta" from the flat snapshot: (layers,)
         self.sample_sq: dict[int, Tensor] = {}
         self.batch_sq: dict[int, Tensor] = {}
         self.linear_calls: dict[int, int] = {}
@@ -172,31 +174,29 @@ class StepCollector:
 
     # -- parameters and updates ------------------------------------------------------------
     def grads_ready(self) -> None:
-        """Per-layer gradient norms, weight norms (unless the snapshot gave them) and effective LR:
-        one fused norm over all parameter tensors and a membership product."""
+        """Squared norms of every parameter's gradient and weight, in one fused norm; the
+        per-layer values are formed in ``gather`` (after ranks have combined their shards)."""
         lay = self.layout
-        want_grads = "grad_norm" in self.want and "grad_norm" not in self.params
-        want_eff_lr = "eff_lr" in self.want and self.optimizer is not None and "eff_lr" not in self.params
-        want_weights = want_eff_lr or (bool(self.want & {"weight_norm", "update_ratio"})
-                                       and "weight_norm" not in self.params)
+        want_grads = "grad_norm" in self.want and "grad" not in self.param_sq
+        want_eff_lr = "eff_lr" in self.want and self.optimizer is not None
+        want_norms = bool(self.want & {"weight_norm", "update_ratio"}) and "weight" not in self.layer_sq
+        want_weights = "weight" not in self.param_sq and (want_eff_lr or want_norms)
         if not lay.params or not (want_grads or want_weights):
             return
         tensors = []
         if want_grads:
-            tensors += [p.grad if p.grad is not None else self._zero for p in lay.params]
+            tensors += [local(p.grad) if p.grad is not None else self._zero for p in lay.params]
         if want_weights:
             tensors += lay.weights
         sq = squared_norms(tensors).reshape(-1, len(lay.params))
         if want_grads:
-            self.params["grad_norm"] = (lay.member @ sq[0]).sqrt()
+            self.param_sq["grad"] = sq[0]
             # a layer none of whose parameters has a gradient gets no row (never a false 0.0)
             self.no_grad = {i for i in lay.param_rows
                             if all(lay.params[j].grad is None for j in lay.layer_params[i])}
             self.grads_missing = len(self.no_grad) == len(lay.param_rows)
         if want_weights:
-            self.params["weight_norm"] = (lay.member @ sq[-1]).sqrt()
-        if want_eff_lr:
-            self.params["eff_lr"] = self._layer_lr() / (lay.matrix_member @ sq[-1])
+            self.param_sq["weight"] = sq[-1]
 
     def _layer_lr(self) -> Tensor:
         lr_of = {id(p): g["lr"] for g in self.optimizer.param_groups for p in g["params"]}
@@ -214,7 +214,7 @@ class StepCollector:
         if "update_ratio" not in self.want or not self.layout.params:
             return
         if self._flat is not None:
-            self.params["weight_norm"] = self._flat.take()
+            self.layer_sq["weight"] = self._flat.take()
         elif self._before is None:
             self._before = [w.clone() for w in self.layout.weights]
         else:
@@ -222,15 +222,15 @@ class StepCollector:
         self._snapshot_done = True
 
     def update(self) -> None:
-        """Per-layer ||W_before - W_after|| / ||W_before||."""
+        """Squared norms of the update W_after - W_before (per layer from the flat snapshot,
+        else per parameter), for ||W_before - W_after|| / ||W_before||."""
         if not self._snapshot_done:
             return
         if self._flat is not None:
-            delta = self._flat.update_norms()
+            self.layer_sq["delta"] = self._flat.update_norms()
         else:
             torch._foreach_sub_(self._before, self.layout.weights)
-            delta = (self.layout.member @ squared_norms(self._before)).sqrt()
-        self.params["update_ratio"] = delta / self.params["weight_norm"]
+            self.param_sq["delta"] = squared_norms(self._before)
         self._snapshot_done = False
 
     def scalars(self, values: dict[str, Any]) -> None:
@@ -240,40 +240,53 @@ class StepCollector:
             self.values[k] = t.float().reshape(())
 
     # -- turning tensors into rows ---------------------------------------------------------
-    def gather(self, step: int) -> Gathered:
-        """Every statistic of the step in one device tensor, with the keys that name its entries."""
+    def gather(self, step: int, ranks: Ranks | None = None) -> Gathered:
+        """Every statistic of the step in one device tensor, with the keys that name its entries;
+        with ``ranks``, first combined over the process group (one collective)."""
+        parts = self._parts()
+        if ranks is not None:
+            parts = combine_ranks(parts, ranks, self.layout.sharded, self.loss_reduction == "mean")
         keys: list[tuple[str, str]] = []
         chunks: list[Tensor] = []
         names = self.layout.names
-        self._forward_rows(keys, chunks)
-        if self.bwd_order:
+        for members, metrics, pieces in parts.batches:
+            done = finish_activation_stats(pieces, metrics)
+            for metric in metrics:
+                keys += [(names[i], metric) for i in members]
+                chunks.append(done[metric])
+        if parts.bwd is not None:
             keys += [(names[i], "act_grad_norm") for i in self.bwd_order]
-            norms = torch.stack([self.bwd[i] for i in self.bwd_order])
-            chunks.append(norms if self.grad_scale is None else norms / self.grad_scale)
-        for metric, per_layer in self.params.items():
-            if metric in self.want:
-                rows = self.layout.matrix_rows if metric == "eff_lr" else self.layout.param_rows
-                if metric == "grad_norm" and self.no_grad:
-                    rows = [i for i in rows if i not in self.no_grad]
-                keys += [(names[i], metric) for i in rows]
-                chunks.append(per_layer if len(rows) == len(names) else per_layer[rows])
-        for idx, sq in self.sample_sq.items():
-            if idx in self.noise_invalid:
-                continue
-            trace, snr = noise_stats(sq, self.batch_sq[idx], sq.shape[0])
-            for metric, value in (("grad_noise", trace), ("grad_snr", snr)):
-                if metric in self.want:
-                    keys.append((names[idx], metric))
-                    chunks.append(value)
-        for name, value in self.values.items():
+            chunks.append(parts.bwd if self.grad_scale is None else parts.bwd / self.grad_scale)
+        for metric, per_layer in self._layer_params(parts).items():
+            rows = self.layout.matrix_rows if metric == "eff_lr" else self.layout.param_rows
+            if metric == "grad_norm" and self.no_grad:
+                rows = [i for i in rows if i not in self.no_grad]
+            keys += [(names[i], metric) for i in rows]
+            chunks.append(per_layer if len(rows) == len(names) else per_layer[rows])
+        for (idx, metric), value in parts.noise.items():
+            keys.append((names[idx], metric))
+            chunks.append(value)
+        for name, value in parts.values.items():
             keys.append(("", name))
             chunks.append(value)
-        values = torch.cat([c.reshape(-1) for c in chunks]).float() if chunks else torch.zeros(0)
+        values = torch.cat([c.reshape(-1).float() for c in chunks]) if chunks else torch.zeros(0)
         return Gathered(step, keys, values, [names[i] for i in self.fwd_order],
                         [names[i] for i in self.bwd_order], list(reversed(names)))
 
-    def _forward_rows(self, keys: list, chunks: list) -> None:
-        """Finish the forward statistics: each stack at once, the other layers batched by metrics."""
+    def _parts(self) -> StepParts:
+        noise = {}
+        for idx, sq in self.sample_sq.items():
+            if idx not in self.noise_invalid:
+                trace, snr = noise_stats(sq, self.batch_sq[idx], sq.shape[0])
+                noise.update({(idx, m): v for m, v in (("grad_noise", trace), ("grad_snr", snr))
+                              if m in self.want})
+        bwd = torch.stack([self.bwd[i] for i in self.bwd_order]) if self.bwd_order else None
+        return StepParts(self._activation_batches(), bwd, noise, dict(self.param_sq),
+                         dict(self.layer_sq), dict(self.values))
+
+    def _activation_batches(self) -> list[tuple[list[int], tuple[str, ...], Pieces]]:
+        """The forward statistics' pieces: each stack at once, the other layers batched by metrics,
+        further calls of a layer (micro-batches) merged in."""
         groups: dict[tuple[str, ...], list[int]] = {}
         for idx in self.fwd_order:
             if self.fwd[idx] is not None:
@@ -281,12 +294,27 @@ class StepCollector:
         batches = self._stacks.pieces()
         batches += [(members, names, concat_pieces([self.fwd[i] for i in members]))
                     for names, members in groups.items()]
+        merged = []
         for members, names, pieces in batches:
             extra = {row: self.extra[i] for row, i in enumerate(members) if i in self.extra}
-            done = finish_activation_stats(merge_rows(pieces, extra), names)
-            for metric in names:
-                keys += [(self.layout.names[i], metric) for i in members]
-                chunks.append(done[metric])
+            merged.append((members, names, merge_rows(pieces, extra)))
+        return merged
+
+    def _layer_params(self, parts: StepParts) -> dict[str, Tensor]:
+        """Per-layer gradient and weight norms, update ratios and effective learning rates."""
+        member, psq, lsq = self.layout.member, parts.param_sq, parts.layer_sq
+        out: dict[str, Tensor] = {}
+        if "grad" in psq and "grad_norm" in self.want:
+            out["grad_norm"] = (member @ psq["grad"]).sqrt()
+        weight_sq = lsq["weight"] if "weight" in lsq else member @ psq["weight"] if "weight" in psq else None
+        if weight_sq is not None and "weight_norm" in self.want:
+            out["weight_norm"] = weight_sq.sqrt()
+        if weight_sq is not None and "update_ratio" in self.want and ("delta" in lsq or "delta" in psq):
+            delta_sq = lsq["delta"] if "delta" in lsq else member @ psq["delta"]
+            out["update_ratio"] = (delta_sq / weight_sq).sqrt()
+        if "weight" in psq and "eff_lr" in self.want and self.optimizer is not None:
+            out["eff_lr"] = self._layer_lr() / (self.layout.matrix_member @ psq["weight"])
+        return out
 
     def silence(self) -> str | None:
         """Why the hooks recorded nothing this step, if they did not."""

@@ -12,6 +12,7 @@ from layerwise.layers import get_module
 from layerwise.metrics.activations import FORWARD
 from layerwise.metrics.base import MetricSpec
 from layerwise.metrics.gradients import membership
+from layerwise.monitor.distributed import is_sharded, local
 
 RELU_FAMILY = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.RReLU, nn.PReLU)
 
@@ -23,7 +24,7 @@ class Layout:
     names: list[str]
     modules: list[nn.Module]
     params: list[nn.Parameter]  # unique trainable parameters under any monitored layer
-    weights: list[torch.Tensor]  # detached views of ``params`` (share storage; updated in place)
+    weights: list[torch.Tensor]  # detached views of ``params`` (local shards of DTensors)
     member: torch.Tensor  # (layers x params) 0/1
     matrix_member: torch.Tensor  # same, restricted to >= 2-D parameters
     layer_params: list[list[int]]  # indices into ``params`` of each layer's parameters
@@ -33,6 +34,7 @@ class Layout:
     param_rows: list[int] = field(default_factory=list)  # layers that own trainable parameters
     matrix_rows: list[int] = field(default_factory=list)  # layers that own weight matrices
     unmonitored: dict[str, str] = field(default_factory=dict)
+    sharded: torch.Tensor | None = None  # (params,) 1.0 where a parameter is split over ranks (FSDP2)
 
 
 def build_layout(model: nn.Module, names: list[str], specs: list[MetricSpec]) -> Layout:
@@ -51,13 +53,15 @@ def build_layout(model: nn.Module, names: list[str], specs: list[MetricSpec]) ->
     device = params[0].device if params else torch.device("cpu")
     matrices = [[i for i in rows if params[i].dim() >= 2] for rows in per_layer]
     layout = Layout(
-        names=names, modules=modules, params=params, weights=[p.detach() for p in params],
+        names=names, modules=modules, params=params, weights=[local(p.detach()) for p in params],
         member=membership(per_layer, len(params), device),
         matrix_member=membership(matrices, len(params), device), layer_params=per_layer,
         forward_names=[], unit_dims=[], linears=[],
         param_rows=[i for i, rows in enumerate(per_layer) if rows],
         matrix_rows=[i for i, rows in enumerate(matrices) if rows],
     )
+    if any(is_sharded(p) for p in params):
+        layout.sharded = torch.tensor([float(is_sharded(p)) for p in params], device=device)
     wanted = tuple(n for n in FORWARD if n in {s.name for s in specs})
     for name, module in zip(names, modules, strict=True):
         layout.forward_names.append(_forward_names(layout, name, module, wanted))

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from layerwise.layers import Selector, select_layers
 from layerwise.metrics import base
 from layerwise.monitor.collector import StepCollector
+from layerwise.monitor.distributed import current_ranks, rank_log, unwrap_model
 from layerwise.monitor.hooks import HookSet
 from layerwise.monitor.layout import build_layout
 from layerwise.monitor.nonfinite import NonFiniteError, NonFiniteEvent
@@ -104,6 +105,14 @@ class Monitor:
         train_only: ignore forward passes of modules in eval mode (``model.eval()``), so an
             evaluation between training steps never replaces a step's statistics (the HF and
             Lightning callbacks set it).
+        distributed: under ``torch.distributed`` (DDP, FSDP2 ``fully_shard``), combine each
+            logged step's statistics over the ranks in one collective (activation statistics of
+            the global batch, norms of whole sharded parameters, averaged scalars) and let rank 0
+            write the log. ``None`` (default): whenever a group of more than one process is
+            initialised; ``True``: require one; ``False``: never (each rank on its own).
+        per_rank: under torch.distributed, skip the combination: every rank writes its own
+            statistics to ``log/rank<r>`` and ``RunLog.read(log)`` returns them all with a
+            ``rank`` column.
     """
 
     def __init__(self, model: nn.Module, *, metrics: str | list[str] = "economy",
@@ -111,8 +120,13 @@ class Monitor:
                  optimizer: torch.optim.Optimizer | None = None, on_nonfinite: str = "raise",
                  loss_reduction: str = "mean", sync: str = "auto", meta: dict | None = None,
                  resume: bool = False, overwrite: bool = False, scaler: Any = None,
-                 train_only: bool = False) -> None:
+                 train_only: bool = False, distributed: bool | None = None,
+                 per_rank: bool = False) -> None:
         _check_arguments(every, on_nonfinite, loss_reduction, sync)
+        model = unwrap_model(model)
+        ranks = current_ranks(True if per_rank and distributed is None else distributed)
+        self.rank = ranks.rank if ranks is not None else 0
+        self._ranks = None if per_rank else ranks
         self.model, self.every, self.on_nonfinite = model, every, on_nonfinite
         self.specs = base.resolve(metrics)
         on_gpu = any(p.is_cuda for p in model.parameters())
@@ -122,6 +136,10 @@ class Monitor:
         self.layout = build_layout(model, select_layers(model, layers), self.specs)
         self.layers = self.layout.names
         self.events: list[NonFiniteEvent] = []
+        if ranks is not None:
+            meta = {**(meta or {}), "ranks": {"world": ranks.world, "per_rank": per_rank,
+                                              **({"rank": ranks.rank} if per_rank else {})}}
+            log = rank_log(log, ranks.rank, per_rank)
         self.log_target = self._open_log(log, model, meta, resume=resume, overwrite=overwrite)
         self._collector = StepCollector(self.layout, self.specs, loss_reduction)
         self.scaler = scaler
@@ -311,7 +329,7 @@ class Monitor:
             self._warn_silent_hooks(step)
             self._warn_cleared_grads(step)
             self._timing(c)
-            gathered = c.gather(step)
+            gathered = c.gather(step, self._ranks)
             gathered.start_copy()
         self._step, self._next = None, step + 1
         self._stepped = self._awaiting_optimizer = False

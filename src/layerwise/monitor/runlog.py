@@ -238,8 +238,18 @@ class RunLog:
     # -- reading ---------------------------------------------------------------------------
     @staticmethod
     def read(path: str | os.PathLike) -> pa.Table:
-        """All rows of a run folder as a ``pyarrow.Table`` sorted by step (stable)."""
+        """All rows of a run folder as a ``pyarrow.Table`` sorted by step (stable). A folder of
+        per-rank runs (``Monitor(per_rank=True)``: ``rank0/``, ``rank1/``, ...) reads as one table
+        with a ``rank`` column."""
         folder = Path(path)
+        ranks = sorted(folder.glob("rank*/metrics"))
+        if not (folder / "metrics").is_dir() and ranks:
+            tables = []
+            for metrics in ranks:
+                table = RunLog.read(metrics.parent)
+                rank = int(metrics.parent.name.removeprefix("rank"))
+                tables.append(table.append_column("rank", pa.array([rank] * len(table), pa.int32())))
+            return pa.concat_tables(tables).sort_by([("step", "ascending"), ("rank", "ascending")])
         if not (folder / "metrics").is_dir():
             raise FileNotFoundError(
                 f"{folder} is not a layerwise run (no metrics/ folder); pass the folder a RunLog wrote"

@@ -32,7 +32,8 @@ class WeightSnapshot:
     def supports(layout: Layout) -> bool:
         owned = [i for rows in layout.layer_params for i in rows]
         kinds = {(w.dtype, w.device) for w in layout.weights}
-        return bool(owned) and len(owned) == len(set(owned)) == len(layout.params) and len(kinds) == 1
+        return (bool(owned) and len(owned) == len(set(owned)) == len(layout.params) and len(kinds) == 1
+                and layout.sharded is None)  # a layer's squared norm is summed over ranks per tensor
 
     def _allocate(self) -> None:
         first = self._weights[0]
@@ -42,13 +43,13 @@ class WeightSnapshot:
         self._layer_views = list(self._flat.split(self._layer_sizes))
 
     def take(self) -> Tensor:
-        """Copy the weights in; return each layer's weight norm ||W|| (0 where it has none)."""
+        """Copy the weights in; return each layer's squared weight norm ||W||^2 (0 where it has none)."""
         if self._flat is None:
             self._allocate()
         torch._foreach_copy_(self._param_views, self._weights)
-        return torch.stack(torch._foreach_norm(self._layer_views)).float()
+        return torch.stack(torch._foreach_norm(self._layer_views)).float().pow(2)
 
     def update_norms(self) -> Tensor:
-        """After the step: each layer's ||W_before - W_after|| (the buffer then holds the update)."""
+        """After the step: each layer's ||W_before - W_after||^2 (the buffer then holds the update)."""
         torch._foreach_sub_(self._param_views, self._weights)
-        return torch.stack(torch._foreach_norm(self._layer_views)).float()
+        return torch.stack(torch._foreach_norm(self._layer_views)).float().pow(2)
