@@ -1,5 +1,6 @@
 """layerwise.train: training schemes that are not a gradient transform (DANN, ...)."""
 
 from layerwise.train.dann import DANNTrainer
+from layerwise.train.noprop import NoPropBlock, NoPropTrainer
 
-__all__ = ["DANNTrainer"]
+__all__ = ["DANNTrainer", "NoPropBlock", "NoPropTrainer"]
