@@ -7,6 +7,7 @@ arrays; degenerate inputs give NaN with a :class:`DegenerateActivationWarning`, 
 """
 
 from layerwise.analysis._arrays import DegenerateActivationWarning
+from layerwise.analysis.capacity import CapacityCurve, capacity_curve, equivariant_floor, fit_single_layer
 from layerwise.analysis.cka import MinibatchCKA, cka_matrix, linear_cka, minibatch_cka, streamed_cka
 from layerwise.analysis.cross_model import linear_map_r2
 from layerwise.analysis.delta_cka import delta_cka
@@ -29,17 +30,21 @@ from layerwise.analysis.spectra import (
 )
 
 __all__ = [
+    "CapacityCurve",
     "DegenerateActivationWarning",
     "MinibatchCKA",
     "SparsePoint",
     "Transport",
     "UnitMatching",
+    "capacity_curve",
     "cka_matrix",
     "cluster_units",
     "contraction_score",
     "delta_cka",
     "effective_rank",
+    "equivariant_floor",
     "fisher_rao_distance",
+    "fit_single_layer",
     "linear_cka",
     "linear_map_r2",
     "match_units",

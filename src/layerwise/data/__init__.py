@@ -13,6 +13,7 @@ from layerwise.data._mnist1d import generate_arrays as _mnist1d_arrays
 from layerwise.data._mnist1d import mnist1d
 from layerwise.data._moons import DomainShift, two_moons_shift
 from layerwise.data._multitask import MultiTaskRegression, multitask_regression
+from layerwise.data._seq_maps import SmoothSeqMap, smooth_seq_map
 from layerwise.data._text import stdlib_bytes as _stdlib_bytes
 from layerwise.data._text import text_corpus
 from layerwise.data._types import Split, TextCorpus
@@ -33,6 +34,7 @@ __all__ = [
     "KVFacts",
     "MarkovCorpus",
     "MultiTaskRegression",
+    "SmoothSeqMap",
     "Split",
     "TextCorpus",
     "clear_caches",
@@ -44,6 +46,7 @@ __all__ = [
     "mnist1d",
     "multitask_regression",
     "read_idx",
+    "smooth_seq_map",
     "stratified_split",
     "text_corpus",
     "two_moons_shift",

@@ -8,6 +8,7 @@ from layerwise.models.attention import SelfAttention, capture_attention
 from layerwise.models.cnn import CNN
 from layerwise.models.gpt import GPT
 from layerwise.models.mlp import MLP
+from layerwise.models.single_layer import SingleLayerTransformer
 from layerwise.models.transformer_block import PLACEMENTS, FeedForward, TransformerBlock
 from layerwise.models.vit import ViT
 
@@ -18,6 +19,7 @@ __all__ = [
     "PLACEMENTS",
     "FeedForward",
     "SelfAttention",
+    "SingleLayerTransformer",
     "TransformerBlock",
     "ViT",
     "capture_attention",
