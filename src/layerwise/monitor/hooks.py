@@ -20,12 +20,14 @@ def _remove_all(handles: list[Any]) -> None:
 
 
 def _weak(method: Any, *bound: Any) -> Any:
-    ref = weakref.WeakMethod(method)
+    # a plain weakref to the owner and the method's name: torch.compile traces this (it cannot
+    # trace a WeakMethod call), so hooks fire inside compiled regions without a graph break
+    ref, name = weakref.ref(method.__self__), method.__name__
 
     def hook(*args: Any) -> None:
         target = ref()
         if target is not None:
-            target(*bound, *args)
+            getattr(target, name)(*bound, *args)
 
     return hook
 

@@ -113,6 +113,8 @@ class Monitor:
         per_rank: under torch.distributed, skip the combination: every rank writes its own
             statistics to ``log/rank<r>`` and ``RunLog.read(log)`` returns them all with a
             ``rank`` column.
+        update_every: measure ``update_ratio`` (a copy of the weights before the step) on every
+            ``update_every``-th logged step only: its own cadence, as it costs the most.
     """
 
     def __init__(self, model: nn.Module, *, metrics: str | list[str] = "economy",
@@ -121,13 +123,17 @@ class Monitor:
                  loss_reduction: str = "mean", sync: str = "auto", meta: dict | None = None,
                  resume: bool = False, overwrite: bool = False, scaler: Any = None,
                  train_only: bool = False, distributed: bool | None = None,
-                 per_rank: bool = False) -> None:
+                 per_rank: bool = False, update_every: int = 1) -> None:
         _check_arguments(every, on_nonfinite, loss_reduction, sync)
+        if update_every < 1:
+            raise ValueError(f"update_every must be a positive number of logged steps, got {update_every}")
         model = unwrap_model(model)
+        refuse_compiled(model)
         ranks = current_ranks(True if per_rank and distributed is None else distributed)
         self.rank = ranks.rank if ranks is not None else 0
         self._ranks = None if per_rank else ranks
         self.model, self.every, self.on_nonfinite = model, every, on_nonfinite
+        self.update_every = update_every
         self.specs = base.resolve(metrics)
         on_gpu = any(p.is_cuda for p in model.parameters())
         self.deferred = sync == "deferred" or (sync == "auto" and on_gpu and on_nonfinite == "record")
@@ -230,10 +236,15 @@ class Monitor:
             # step(closure): forward and backward run inside the step (Lightning, LBFGS); the
             # weights are taken now, the gradients once the closure has made them
             self._closure_step = True
-            self._collector.snapshot()
+            self._snapshot()
         elif self._optimizer_step_is_ours():
-            self._collector.snapshot()  # first: the flat snapshot also measures the weight norms
+            self._snapshot()  # first: the flat snapshot also measures the weight norms
             self._collector.grads_ready()
+
+    def _snapshot(self) -> None:
+        step = self._step if self._step is not None else self._next
+        if (step // self.every) % self.update_every == 0:
+            self._collector.snapshot()
 
     def _after_opt_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if self._optimizer_step_is_ours():
@@ -418,6 +429,17 @@ class Monitor:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close(exit_status(exc_type))
+
+
+def refuse_compiled(model: nn.Module) -> None:
+    """A model that ``torch.compile`` wrapped before the Monitor attached: its compiled code
+    never calls hooks added afterwards, so the Monitor would record nothing."""
+    compiled = [name or "the model" for name, m in model.named_modules()
+                if type(m).__name__ == "OptimizedModule" or getattr(m, "_compiled_call_impl", None)]
+    if compiled:
+        raise ValueError(f"{compiled[0]} was compiled (torch.compile) before the Monitor attached; hooks "
+                         "added to compiled code never fire. Create the Monitor on the uncompiled "
+                         "module first, then compile: mon = Monitor(model); model = torch.compile(model)")
 
 
 def _check_arguments(every: int, on_nonfinite: str, loss_reduction: str, sync: str) -> None:
