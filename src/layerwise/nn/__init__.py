@@ -5,11 +5,13 @@ from layerwise.nn.activations import ACTIVATIONS, make_activation
 from layerwise.nn.depth_scaled_norm import DepthScaledNorm
 from layerwise.nn.heads import ProjectionHead, ReweightHead, pre_post_probe
 from layerwise.nn.lora import LoRALinear, inject_lora, lora_band, lora_parameters, merge_lora
+from layerwise.nn.lpn import LearnedProximalNetwork
 from layerwise.nn.mbconv3d import MBConv3d, mbconv3d_stack
 from layerwise.nn.memory import saved_tensor_bytes
 from layerwise.nn.norm_edits import OutputNorm, apply_layernorm_scaling, apply_norm_placement
 from layerwise.nn.norms import NORMS, make_norm
 from layerwise.nn.parallel import ParallelResidual, SequentialResidual, higher_order_ratio, parallelize
+from layerwise.nn.proximal_matching import ProximalMatchingLoss, proximal_matching_loss
 from layerwise.nn.revcol import ClampedScale, RevColumns
 from layerwise.nn.reversible import (
     CouplingStep,
@@ -23,6 +25,9 @@ from layerwise.nn.rmsnorm import RMSNorm
 from layerwise.nn.tract import TrAct
 
 __all__ = [
+    "LearnedProximalNetwork",
+    "ProximalMatchingLoss",
+    "proximal_matching_loss",
     "LoRALinear",
     "OutputNorm",
     "ParallelResidual",
