@@ -11,6 +11,7 @@ from layerwise.analysis.capacity import CapacityCurve, capacity_curve, equivaria
 from layerwise.analysis.cka import MinibatchCKA, cka_matrix, linear_cka, minibatch_cka, streamed_cka
 from layerwise.analysis.cross_model import linear_map_r2
 from layerwise.analysis.delta_cka import delta_cka
+from layerwise.analysis.krylov import SolveResult, conjugate_gradient, jacobi_pcg
 from layerwise.analysis.matching import (
     SparsePoint,
     UnitMatching,
@@ -33,17 +34,20 @@ __all__ = [
     "CapacityCurve",
     "DegenerateActivationWarning",
     "MinibatchCKA",
+    "SolveResult",
     "SparsePoint",
     "Transport",
     "UnitMatching",
     "capacity_curve",
     "cka_matrix",
     "cluster_units",
+    "conjugate_gradient",
     "contraction_score",
     "delta_cka",
     "effective_rank",
     "equivariant_floor",
     "fisher_rao_distance",
+    "jacobi_pcg",
     "fit_single_layer",
     "linear_cka",
     "linear_map_r2",

@@ -13,6 +13,7 @@ from layerwise.data._mnist1d import generate_arrays as _mnist1d_arrays
 from layerwise.data._mnist1d import mnist1d
 from layerwise.data._moons import DomainShift, two_moons_shift
 from layerwise.data._multitask import MultiTaskRegression, multitask_regression
+from layerwise.data._poisson import poisson_2d, poisson_matvec, poisson_modes, poisson_rhs
 from layerwise.data._seq_maps import SmoothSeqMap, smooth_seq_map
 from layerwise.data._text import stdlib_bytes as _stdlib_bytes
 from layerwise.data._text import text_corpus
@@ -45,6 +46,10 @@ __all__ = [
     "markov_tokens",
     "mnist1d",
     "multitask_regression",
+    "poisson_2d",
+    "poisson_matvec",
+    "poisson_modes",
+    "poisson_rhs",
     "read_idx",
     "smooth_seq_map",
     "stratified_split",

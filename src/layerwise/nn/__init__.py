@@ -2,6 +2,7 @@
 
 from layerwise.nn.activation_edits import replace_activations
 from layerwise.nn.activations import ACTIVATIONS, make_activation
+from layerwise.nn.dcdm import DCDMNet, dcdm_loss, dcdm_solve, fit_dcdm
 from layerwise.nn.depth_scaled_norm import DepthScaledNorm
 from layerwise.nn.heads import ProjectionHead, ReweightHead, pre_post_probe
 from layerwise.nn.lora import LoRALinear, inject_lora, lora_band, lora_parameters, merge_lora
@@ -48,6 +49,7 @@ __all__ = [
     "NORMS",
     "ClampedScale",
     "CouplingStep",
+    "DCDMNet",
     "DepthScaledNorm",
     "MBConv3d",
     "RMSNorm",
@@ -56,6 +58,9 @@ __all__ = [
     "TrAct",
     "ReversibleSequence",
     "apply_steps",
+    "dcdm_loss",
+    "dcdm_solve",
+    "fit_dcdm",
     "invert_steps",
     "make_activation",
     "make_norm",
