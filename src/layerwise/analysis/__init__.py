@@ -22,6 +22,7 @@ from layerwise.analysis.matching import (
     unit_correlation,
 )
 from layerwise.analysis.probes import probe_accuracy
+from layerwise.analysis.solution_profile import SolutionProfile, cross_class_cosine, solution_profile
 from layerwise.analysis.spectra import (
     Transport,
     contraction_score,
@@ -35,6 +36,7 @@ __all__ = [
     "DegenerateActivationWarning",
     "MinibatchCKA",
     "SolveResult",
+    "SolutionProfile",
     "SparsePoint",
     "Transport",
     "UnitMatching",
@@ -43,6 +45,7 @@ __all__ = [
     "cluster_units",
     "conjugate_gradient",
     "contraction_score",
+    "cross_class_cosine",
     "delta_cka",
     "effective_rank",
     "equivariant_floor",
@@ -55,6 +58,7 @@ __all__ = [
     "matched_correlation",
     "minibatch_cka",
     "probe_accuracy",
+    "solution_profile",
     "sparse_prediction",
     "streamed_cka",
     "transport_score",
