@@ -21,7 +21,9 @@ from layerwise.analysis.matching import (
     sparse_prediction,
     unit_correlation,
 )
+from layerwise.analysis.opposing_signals import OpposingSignals, SignalStep, sign_groups
 from layerwise.analysis.probes import probe_accuracy
+from layerwise.analysis.sharpness import HessianEigen, top_hessian_eigenvalue
 from layerwise.analysis.solution_profile import SolutionProfile, cross_class_cosine, solution_profile
 from layerwise.analysis.spectra import (
     Transport,
@@ -34,7 +36,10 @@ from layerwise.analysis.spectra import (
 __all__ = [
     "CapacityCurve",
     "DegenerateActivationWarning",
+    "HessianEigen",
     "MinibatchCKA",
+    "OpposingSignals",
+    "SignalStep",
     "SolveResult",
     "SolutionProfile",
     "SparsePoint",
@@ -58,9 +63,11 @@ __all__ = [
     "matched_correlation",
     "minibatch_cka",
     "probe_accuracy",
+    "sign_groups",
     "solution_profile",
     "sparse_prediction",
     "streamed_cka",
+    "top_hessian_eigenvalue",
     "transport_score",
     "unit_correlation",
 ]
