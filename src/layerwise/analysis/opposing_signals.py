@@ -2,18 +2,16 @@
 
 Outliers with Opposing Signals Have an Outsized Effect on Neural Network Optimization (Rosenfeld &
 Risteski, ICLR 2024, arXiv 2311.04163). Paired groups of outliers carry a large feature that pushes
-the network's output in opposite directions (say a shared background in two classes); gradient
-descent settles in a narrow valley that balances them, sharpens, and then their losses oscillate in
-antiphase until the total loss spikes. The paper finds the groups by recording each example's loss
-change across a step, ``delta_i = loss_i(theta_{t+1}) - loss_i(theta_t)``, and inspecting the
-examples with the largest ``|delta_i|``.
+the output in opposite directions; gradient descent balances them in a narrow valley, sharpens,
+and their losses oscillate in antiphase until the total loss spikes. The groups show up among the
+examples with the largest loss change across a step, ``loss_i(theta_{t+1}) - loss_i(theta_t)``.
 
 :class:`OpposingSignals` does that on a fixed subset of the training data, around the optimizer
 steps it is given, and per measured step records (rows of a Monitor's or RunLog's log, when one is
 passed; layer ``""`` for scalars):
 
-- ``delta_loss_abs``: the mean ``|delta_i|``; ``top_delta_share``: the share of the summed
-  ``|delta_i|`` carried by the top-``k`` set; ``subset_loss``: the mean loss after the step;
+- ``delta_loss_abs``: mean ``|delta_i|``; ``top_delta_share``: the top-``k`` set's share of the
+  summed ``|delta_i|``; ``subset_loss``: the mean loss after the step;
 - ``top_jaccard``: overlap of the top set with the previous measured step's (its stability);
 - ``top_group_balance`` and ``top_cross_cos``: the top set's input gradients, normalised, are
   split by the sign of their projection on their principal direction (the group holding the
@@ -103,7 +101,7 @@ class OpposingSignals:
                  loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None, log: Any = None,
                  sharpness_every: int = 0, sharpness_iters: int = 20,
                  batch_size: int | None = None) -> None:
-        self.params = dict((n, p) for n, p in model.named_parameters() if p.requires_grad)
+        self.params = {n: p for n, p in model.named_parameters() if p.requires_grad}
         trainable(self.params.values(), "model")
         if len(x) == 0:
             raise ValueError("x: the subset is empty; give at least k examples")
@@ -111,13 +109,10 @@ class OpposingSignals:
             raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
         if not isinstance(k, int) or not 1 <= k <= len(x):
             raise ValueError(f"k must be an int in [1, {len(x)}] (the subset size), got {k!r}")
-        for name, value in (("every", every), ("sharpness_iters", sharpness_iters)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if not isinstance(sharpness_every, int) or sharpness_every < 0:
-            raise ValueError(f"sharpness_every must be an int >= 0 (0: never), got {sharpness_every!r}")
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1 or None, got {batch_size!r}")
+        for name, value, low in (("every", every, 1), ("sharpness_iters", sharpness_iters, 1),
+                                 ("sharpness_every", sharpness_every, 0), ("batch_size", batch_size, 1)):
+            if (value is not None or name != "batch_size") and (not isinstance(value, int) or value < low):
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if log is not None and not hasattr(getattr(log, "log_target", log), "log_many"):
             raise TypeError(f"log must be a Monitor or a RunLog, got {type(log).__name__}")
         self.model, self.x, self.y, self.k, self.every = model, x, y, k, every
@@ -141,7 +136,6 @@ class OpposingSignals:
         probe.subset = idx
         return probe
 
-    # -- measuring -------------------------------------------------------------------------
     @contextlib.contextmanager
     def step(self, i: int) -> Iterator[OpposingSignals]:
         """Measure around the optimizer step ``i`` run inside the block."""
@@ -228,7 +222,6 @@ class OpposingSignals:
                         list(scalars) + ["top_grad_share"] * len(share),
                         list(scalars.values()) + list(share.values()))
 
-    # -- reading ---------------------------------------------------------------------------
     def share_in_top(self, mask: Tensor, *, start: int = 0) -> float:
         """Mean share of the top-``k`` set held by examples where ``mask`` (bool, one per subset
         example) is true, over the measured steps ``>= start`` (NaN if there are none)."""
