@@ -12,7 +12,11 @@ of the Monitor's own), and its mean step time is one sample.
 
     python bench/monitor_overhead.py [--rounds 7] [--steps 15] [--only mlp|gpt|gpt-large|mlp-tiny|gpt-tiny]
                                      [--json out.json]
-                                     [--parts] [--parts-sync step|deferred]
+                                     [--parts] [--parts-sync step|deferred] [--compiled]
+
+``--compiled`` adds, for each workload, ``torch.compile`` (inductor) plain against compiled with the
+economy tier attached before compiling (target 1.05x), timed one after the other (not interleaved:
+see ``measure_compiled``).
 
 ``--parts`` adds the economy tier's parts alone (activation statistics, activation gradients,
 parameter statistics with ``update_ratio``, and no statistics at all), to see where its cost
@@ -42,8 +46,8 @@ def mlp_workload(device: str, width: int = 256, batch: int = 128):
     x = torch.randn(batch, width, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
 
-    def loss():
-        return F.cross_entropy(model(x), y)
+    def loss(run=model):  # run: the model, or its compiled form
+        return F.cross_entropy(run(x), y)
 
     loss.floor = lambda: Floor(model, x, y)  # the MLP also has the "floor" variant
     return model, loss, None
@@ -53,8 +57,8 @@ def gpt_workload(device: str, d_model=128, n_head=4, seq=128, batch=16, bf16=Fal
     model = GPT(n_layer=12, d_model=d_model, n_head=n_head, seq_len=seq, vocab_size=256).to(device)
     x = torch.randint(0, 256, (batch, seq), device=device)
 
-    def loss():
-        logits = model(x)
+    def loss(run=model):
+        logits = run(x)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), x.reshape(-1))
 
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else nullcontext
@@ -205,6 +209,37 @@ def measure(name: str, make: Callable, device: str, rounds: int, steps: int, par
     return out
 
 
+def measure_compiled(make: Callable, device: str, rounds: int, steps: int, tmp: str) -> float:
+    """Median step time of compiled monitored over compiled plain training (the Monitor attached
+    before compiling). The two run one after the other, each after ``torch._dynamo.reset()``:
+    dynamo shares compiled code between instances of one class, so a second compiled instance
+    could run the first one's graph (without its hooks) if they were interleaved."""
+    medians = {}
+    for variant in ("plain", "economy"):
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        model, loss_fn, autocast = make(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        with ExitStack() as stack:
+            mon = None
+            if variant == "economy":
+                mon = stack.enter_context(Monitor(model, metrics="economy", optimizer=opt, log=f"{tmp}/m"))
+            compiled = torch.compile(model)
+            times = []
+            for i in range(3 + rounds * steps):  # the first 3 compile and warm up
+                start = time.perf_counter()
+                with mon.step(i) if mon else nullcontext():
+                    with (autocast or nullcontext)():
+                        loss = loss_fn(compiled)
+                    loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                _sync(device)
+                times.append(time.perf_counter() - start)
+        medians[variant] = statistics.median(times[3:])
+    return medians["economy"] / medians["plain"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -214,6 +249,7 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--parts", action="store_true")
     parser.add_argument("--parts-sync", choices=["step", "deferred"], default="step")
+    parser.add_argument("--compiled", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.parts_sync == "deferred":
@@ -241,6 +277,11 @@ def main() -> None:
                   f"{r['business/10']:.3f}x | naive hook logger {r['naive']:.3f}x"
                   + "".join(f" | {k} {v:.3f}x" for k, v in r.items() if k.startswith("part:"))
                   + (f" | floor (direct calls) {r['floor']:.3f}x" if "floor" in r else ""), flush=True)
+            if args.compiled:
+                with tempfile.TemporaryDirectory() as tmp:
+                    r["compiled-economy"] = measure_compiled(make, device, args.rounds, args.steps, tmp)
+                print(f"{name:10s} {device}: compiled economy/1 {r['compiled-economy']:.3f}x "
+                      "of compiled plain", flush=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); target: economy/1 <= 1.10x "
           "on CPU, <= 1.03x on the CUDA gpt-large workload")
     if args.json:

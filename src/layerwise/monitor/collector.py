@@ -126,9 +126,6 @@ class StepCollector:
         """Norm of dL/dt when backward reaches ``t``: a prehook on its grad_fn (C++-side, cheaper
         than ``Tensor.register_hook``), or a tensor hook when ``t`` is a leaf."""
         self.armed_backward += 1
-        if torch.compiler.is_compiling():  # dynamo traces tensor hooks; reading grad_fn breaks the graph
-            t.register_hook(lambda g: self._on_grad(idx, g))
-            return
         node, slot = t.grad_fn, t.output_nr
         if node is None:
             t.register_hook(lambda g: self._on_grad(idx, g))

@@ -20,14 +20,16 @@ def _remove_all(handles: list[Any]) -> None:
 
 
 def _weak(method: Any, *bound: Any) -> Any:
-    # a plain weakref to the owner and the method's name: torch.compile traces this (it cannot
-    # trace a WeakMethod call), so hooks fire inside compiled regions without a graph break
-    ref, name = weakref.ref(method.__self__), method.__name__
+    """A hook calling bound ``method`` through a weak reference to its owner. torch.compile runs
+    it eagerly (a graph break at each hook): traced, the Monitor's bookkeeping would become guards
+    and recompile the model for each layer and step."""
+    ref = weakref.WeakMethod(method)
 
+    @torch.compiler.disable
     def hook(*args: Any) -> None:
         target = ref()
         if target is not None:
-            getattr(target, name)(*bound, *args)
+            target(*bound, *args)
 
     return hook
 

@@ -1,5 +1,6 @@
 """The Monitor with torch.compile: attached before compiling, it records what eager records, with
-no graph break and no recompile after the first logged steps; attached after, it refuses."""
+no graph break counted by dynamo and no recompile after the first steps; attached after, it
+refuses."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def test_compiled_records_what_eager_records(eager, every):
         if key[2] not in ("wall_time", "step_time"):
             assert compiled[key] == pytest.approx(value, rel=1e-4, abs=1e-7), key
     assert sum(counters["graph_break"].values()) == 0
-    # compiled once for the recording state and once for the idle one, never again
+    # the hooks run eagerly, outside the graphs: no recompile once the first steps compiled
     assert graphs[-1] > 0 and graphs[2 * every] == graphs[-1]
 
 
