@@ -9,6 +9,12 @@ arrays; degenerate inputs give NaN with a :class:`DegenerateActivationWarning`, 
 from layerwise.analysis._arrays import DegenerateActivationWarning
 from layerwise.analysis.capacity import CapacityCurve, capacity_curve, equivariant_floor, fit_single_layer
 from layerwise.analysis.cka import MinibatchCKA, cka_matrix, linear_cka, minibatch_cka, streamed_cka
+from layerwise.analysis.concept_consistency import (
+    Consistency,
+    concept_consistency,
+    reciprocal_ranks,
+    role_representations,
+)
 from layerwise.analysis.cross_model import linear_map_r2
 from layerwise.analysis.delta_cka import delta_cka
 from layerwise.analysis.krylov import SolveResult, conjugate_gradient, jacobi_pcg
@@ -35,6 +41,7 @@ from layerwise.analysis.spectra import (
 
 __all__ = [
     "CapacityCurve",
+    "Consistency",
     "DegenerateActivationWarning",
     "HessianEigen",
     "MinibatchCKA",
@@ -48,6 +55,7 @@ __all__ = [
     "capacity_curve",
     "cka_matrix",
     "cluster_units",
+    "concept_consistency",
     "conjugate_gradient",
     "contraction_score",
     "cross_class_cosine",
@@ -63,6 +71,8 @@ __all__ = [
     "matched_correlation",
     "minibatch_cka",
     "probe_accuracy",
+    "reciprocal_ranks",
+    "role_representations",
     "sign_groups",
     "solution_profile",
     "sparse_prediction",

@@ -4,6 +4,7 @@ Every public loader is registered with ``kind="dataset"`` (see ``layerwise.list_
 """
 
 from layerwise.data._digits import digits, stratified_split
+from layerwise.data._entities import RELATION_PAIRS, EntityFacts, entity_facts
 from layerwise.data._fashion_mnist import fashion_mnist
 from layerwise.data._idx import IdxFormatError, read_idx, write_idx
 from layerwise.data._induction import IGNORE_INDEX, InductionTask, induction
@@ -30,16 +31,19 @@ __all__ = [
     "IGNORE_INDEX",
     "SPECIAL_TOKENS",
     "DomainShift",
+    "EntityFacts",
     "IdxFormatError",
     "InductionTask",
     "KVFacts",
     "MarkovCorpus",
     "MultiTaskRegression",
+    "RELATION_PAIRS",
     "SmoothSeqMap",
     "Split",
     "TextCorpus",
     "clear_caches",
     "digits",
+    "entity_facts",
     "fashion_mnist",
     "induction",
     "kv_facts",

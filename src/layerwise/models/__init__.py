@@ -6,6 +6,7 @@ and return one Tensor, returns logits from ``forward``, and keeps no activations
 
 from layerwise.models.attention import SelfAttention, capture_attention
 from layerwise.models.cnn import CNN
+from layerwise.models.concept_jepa import ConceptJEPA, concept_info_nce
 from layerwise.models.gpt import GPT
 from layerwise.models.mlp import MLP
 from layerwise.models.single_layer import SingleLayerTransformer
@@ -14,6 +15,7 @@ from layerwise.models.vit import ViT
 
 __all__ = [
     "CNN",
+    "ConceptJEPA",
     "GPT",
     "MLP",
     "PLACEMENTS",
@@ -23,4 +25,5 @@ __all__ = [
     "TransformerBlock",
     "ViT",
     "capture_attention",
+    "concept_info_nce",
 ]
