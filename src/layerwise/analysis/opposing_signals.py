@@ -172,12 +172,13 @@ class OpposingSignals:
         if self.history:
             prev = set(self.history[-1].top.tolist())
             scalars["top_jaccard"] = len(prev & set(top.tolist())) / len(prev | set(top.tolist()))
-        groups, share, cross = self._top_gradients(top)
+        finite = bool(torch.isfinite(delta).all())  # a diverged step: no gradients, no sharpness
+        groups, share, cross = self._top_gradients(top) if finite else (torch.ones(self.k), {}, math.nan)
         scalars["top_group_balance"] = float((groups > 0).float().mean())
         if math.isfinite(cross):
             scalars["top_cross_cos"] = cross
         n = len(self.history)
-        if self.sharpness_every and n % self.sharpness_every == 0:
+        if finite and self.sharpness_every and n % self.sharpness_every == 0:
             scalars["sharpness"] = self.sharpness()
         self.history.append(SignalStep(i, after, delta, top, groups, scalars, share))
         self._write(i, scalars, share)
