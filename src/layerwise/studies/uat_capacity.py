@@ -39,7 +39,8 @@ largest cell below 0.5: twice better than predicting the mean) and the control l
 equivariant part (relative RMSE below 0.8).
 
 Cost of the full size: 16 models a seed x 600 steps, about 25 CPU-s a seed (10 ms a step for one
-width row at one thread), 5 seeds: about 2 CPU-minutes (smoke: 11 CPU-s, 35 s of wall time).
+width row at one thread), 5 seeds: about 2 CPU-minutes; the full run took 407 s of wall time at
+one thread on the loaded 2-core box (smoke: 11 CPU-s, 35 s of wall time).
 """
 
 from __future__ import annotations
