@@ -23,6 +23,7 @@ from layerwise.nn.reversible import (
     reversible_apply,
 )
 from layerwise.nn.rmsnorm import RMSNorm
+from layerwise.nn.sparse_memory import SparseMemoryLayer
 from layerwise.nn.tract import TrAct
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "DepthScaledNorm",
     "MBConv3d",
     "RMSNorm",
+    "SparseMemoryLayer",
     "RevColumns",
     "RevCoupling",
     "TrAct",
