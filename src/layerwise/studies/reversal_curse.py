@@ -55,6 +55,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -162,6 +163,26 @@ class ReversalCurse(Study):
                      batch_size=32, warmup=2, eval_every=3),
         "smoke": dict(n_entities=150, steps=200, batch_size=128, eval_every=50),
     }
+
+    def sections(self, cfg: ReversalCurseConfig, results: dict[str, list[dict]], out_dir: Any) -> list:
+        """Learning curves: each arm's train, atomic and test MRR at every evaluation (seed mean)."""
+        from html import escape
+
+        from layerwise.report import Section
+
+        arms = [arm for arm, rows in results.items() if rows]
+        if not arms:
+            return []
+        head = "".join(f"<th>{escape(arm)} {s}</th>" for arm in arms for s in SPLITS)
+        means = {(arm, s): np.nanmean([r[f"{s}_mrr_curve"] for r in results[arm]], axis=0)
+                 for arm in arms for s in SPLITS}
+        body = "".join(f"<tr><td>{int(step)}</td>" + "".join(
+            f"<td>{means[arm, s][i]:.4f}</td>" for arm in arms for s in SPLITS) + "</tr>"
+            for i, step in enumerate(results[arms[0]][0]["curve_steps"]))
+        html = f"<table class=\"lw-table\"><tr><th>step</th>{head}</tr>{body}</table>"
+        text = (f"MRR among all {cfg.n_entities} entities (chance {chance_mrr(cfg.n_entities):.4f}), "
+                "mean over seeds; test = reversed group-B facts, never trained.")
+        return [Section("Learning curves", html=html, text=text)]
 
     def trial(self, cfg: ReversalCurseConfig, t: Trial) -> dict[str, Any]:
         facts = entity_facts(n_entities=cfg.n_entities, group_b_fraction=cfg.group_b_fraction,
