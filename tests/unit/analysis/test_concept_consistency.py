@@ -58,3 +58,10 @@ def test_bad_input_names_the_argument():
         concept_consistency(torch.ones(3, 2), torch.ones(1, 2))
     with pytest.raises(ValueError, match="must match"):
         concept_consistency(torch.ones(3, 2), torch.ones(3, 4))
+
+
+def test_docstring_example_runs():
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module("layerwise.analysis.concept_consistency")).failed == 0

@@ -60,3 +60,10 @@ def test_bad_input_names_the_argument_and_the_valid_range():
     with pytest.raises(ValueError, match="split must be one of"):
         entity_facts(n_entities=10).triples("val")
     assert set(RELATION_PAIRS) >= {"parent", "teacher"}
+
+
+def test_docstring_example_runs():
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module("layerwise.data._entities")).failed == 0

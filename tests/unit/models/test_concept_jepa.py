@@ -94,3 +94,10 @@ def test_bad_input_names_the_argument():
         concept_info_nce(torch.ones(2, 3), torch.ones(4, 3), torch.tensor([0, 1]), temperature=0.0)
     with pytest.raises(ValueError, match=r"targets must index candidates, in \[0, 3\]"):
         concept_info_nce(torch.ones(2, 3), torch.ones(4, 3), torch.tensor([0, 4]))
+
+
+def test_docstring_example_runs():
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module("layerwise.models.concept_jepa")).failed == 0

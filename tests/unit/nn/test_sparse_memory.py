@@ -47,3 +47,10 @@ def test_bad_input_names_the_argument_and_range():
         memory.init_keys(torch.zeros(2, 5))
     with pytest.raises(ValueError, match="d_model=4"):
         memory(torch.zeros(2, 3))
+
+
+def test_docstring_example_runs():
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module("layerwise.nn.sparse_memory")).failed == 0
