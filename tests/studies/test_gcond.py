@@ -5,11 +5,11 @@ import math
 import torch
 
 from layerwise import RunLog
+from layerwise.analysis.ssim import gaussian_window
 from layerwise.studies import get_study, run_study
 from layerwise.studies.gcond import (
     GcondConfig,
     autoencoder,
-    gaussian_window,
     l1_loss,
     scores,
     ssim,

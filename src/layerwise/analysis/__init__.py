@@ -7,6 +7,7 @@ arrays; degenerate inputs give NaN with a :class:`DegenerateActivationWarning`, 
 """
 
 from layerwise.analysis._arrays import DegenerateActivationWarning
+from layerwise.analysis.attacks import fgsm, pgd, pgd_training_step
 from layerwise.analysis.capacity import CapacityCurve, capacity_curve, equivariant_floor, fit_single_layer
 from layerwise.analysis.cka import MinibatchCKA, cka_matrix, linear_cka, minibatch_cka, streamed_cka
 from layerwise.analysis.concept_consistency import (
@@ -18,6 +19,12 @@ from layerwise.analysis.concept_consistency import (
 from layerwise.analysis.cross_model import linear_map_r2
 from layerwise.analysis.delta_cka import delta_cka
 from layerwise.analysis.krylov import SolveResult, conjugate_gradient, jacobi_pcg
+from layerwise.analysis.level_set import (
+    LevelSetResult,
+    level_set_traversal,
+    path_confidence,
+    triangle_confidence,
+)
 from layerwise.analysis.matching import (
     SparsePoint,
     UnitMatching,
@@ -38,8 +45,17 @@ from layerwise.analysis.spectra import (
     fisher_rao_distance,
     transport_score,
 )
+from layerwise.analysis.ssim import ssim
 
 __all__ = [
+    "LevelSetResult",
+    "fgsm",
+    "level_set_traversal",
+    "path_confidence",
+    "pgd",
+    "pgd_training_step",
+    "ssim",
+    "triangle_confidence",
     "CapacityCurve",
     "Consistency",
     "DegenerateActivationWarning",
@@ -47,8 +63,8 @@ __all__ = [
     "MinibatchCKA",
     "OpposingSignals",
     "SignalStep",
-    "SolveResult",
     "SolutionProfile",
+    "SolveResult",
     "SparsePoint",
     "Transport",
     "UnitMatching",
@@ -63,8 +79,8 @@ __all__ = [
     "effective_rank",
     "equivariant_floor",
     "fisher_rao_distance",
-    "jacobi_pcg",
     "fit_single_layer",
+    "jacobi_pcg",
     "linear_cka",
     "linear_map_r2",
     "match_units",

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from layerwise.analysis.ssim import ssim
 from layerwise.data import digits
 from layerwise.multiloss import GCond, GCondTrainer, ParamLayout, per_loss_grads, write_grad
 from layerwise.studies._multiloss import ConflictLog, Recording
@@ -53,7 +54,6 @@ from layerwise.studies._rules import Gate, NonInferiority, Superiority
 from layerwise.studies._study import Study
 from layerwise.studies._trial import Trial
 
-_C1, _C2 = 0.01**2, 0.03**2  # SSIM constants for a data range of 1
 MIN_DB = 0.5  # smallest difference that counts: 0.5 dB = a 12% lower combined loss
 
 
@@ -72,26 +72,6 @@ class GcondConfig:
     method: str = "sum"
     stochastic: bool = False
     every: int = 10
-
-
-def gaussian_window(size: int = 3, sigma: float = 1.0) -> Tensor:
-    """(1, 1, size, size) normalised Gaussian kernel."""
-    r = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma**2))
-    w = torch.outer(g, g)
-    return (w / w.sum())[None, None]
-
-
-def ssim(a: Tensor, b: Tensor, window: Tensor | None = None) -> Tensor:
-    """Mean SSIM (Wang et al., 2004) of image batches (N, 1, H, W) in [0, 1], valid Gaussian windows."""
-    w = (gaussian_window() if window is None else window).to(a.dtype)
-    mu_a, mu_b = F.conv2d(a, w), F.conv2d(b, w)
-    var_a = F.conv2d(a * a, w) - mu_a**2
-    var_b = F.conv2d(b * b, w) - mu_b**2
-    cov = F.conv2d(a * b, w) - mu_a * mu_b
-    num = (2 * mu_a * mu_b + _C1) * (2 * cov + _C2)
-    den = (mu_a**2 + mu_b**2 + _C1) * (var_a + var_b + _C2)
-    return (num / den).mean()
 
 
 def task_targets(clean: Tensor, variant: str) -> tuple[Tensor, Tensor]:
