@@ -39,7 +39,17 @@ entities are no worse than gradient ascent's by more than 5 points. Gates: befor
 closed-book and lookup accuracy are above chance + 0.5 (the facts and the lookup were learned).
 The Monitor logs per-block gradient and activation statistics and the three losses of unlearning.
 
-RESULT_AND_COST
+Result at full size (5 seeds): inconclusive, and against the claim's direction. RLCP hides the
+answer as the paper reports (forget-set closed-book accuracy 1.2%, retained 99.9%, lookup on the
+forgotten entities 100%) within 20 steps, but a fresh probe still decodes every forgotten fact from
+every block (1.00 in all seeds, as before unlearning), while gradient ascent (0.91) and unlikelihood
+(0.97) leave slightly less: RLCP fools its own adversarial probes without erasing the linear code
+(suppression, not erasure). In a one-seed calibration, running RLCP past matched forgetting for
+200 steps took the retained facts down to chance (0.10) while the fresh probes stayed at 1.00
+(lambda 1, blocks 2-3) or fell only to 0.77 (lambda 3, all four blocks).
+
+Cost: the full size took 52 s of wall time at one thread on a lightly loaded machine (smoke: one
+seed, 9 s; up to 4x more wall time when the 2-core machine is busy).
 """
 
 from __future__ import annotations
