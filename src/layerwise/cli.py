@@ -1,4 +1,4 @@
-"""Command line: ``layerwise ls | run | report | analyze | demo``."""
+"""Command line: ``layerwise ls | run | show | claims | report | doctor | analyze | demo``."""
 
 from __future__ import annotations
 
@@ -211,6 +211,27 @@ def export_tensorboard(run_dir: Path = typer.Argument(..., help="a run folder wr
         _error(err)
         raise typer.Exit(2) from None
     console.print(f"wrote {path}   (tensorboard --logdir {path})")
+
+
+@app.command("doctor")
+def doctor(run_dir: Path = typer.Argument(..., help="a run folder written by a Monitor/RunLog"),
+           out: Path = typer.Option(None, "-o", "--out",
+                                    help="where to write diagnosis.json (default RUN_DIR/diagnosis.json)"),
+           as_json: bool = typer.Option(False, "--json", help="print the diagnosis as JSON")) -> None:
+    """Name what is wrong in a run, where and since when, and which remedies to try."""
+    from layerwise.doctor import diagnose, write_diagnosis
+
+    try:
+        result = diagnose(run_dir)
+    except (FileNotFoundError, ValueError) as err:
+        _error(err)
+        raise typer.Exit(2) from None
+    path = write_diagnosis(result, out if out is not None else run_dir)
+    if as_json:
+        console.print(json.dumps(result.as_dict(), indent=1, default=str))
+    else:
+        console.print(result.text())
+        console.print(f"wrote {path}")
 
 
 @app.command("analyze")

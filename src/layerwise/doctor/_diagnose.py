@@ -1,0 +1,53 @@
+"""``diagnose(run)``: every rule over a run's signals, findings ranked, nothing written over the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from layerwise.doctor import rules as _rules  # noqa: F401  (registers the rules)
+from layerwise.doctor._finding import SEVERITIES, Diagnosis
+from layerwise.doctor._rule import RULES
+from layerwise.doctor._signals import TIER_OF, Signals, load
+
+NOT_COVERED = ("attention-entropy collapse", "attention-logit growth", "rank collapse",
+               "unused depth", "gradient conflict", "saturation")
+
+
+def diagnose(run: str | Path | Signals) -> Diagnosis:
+    """Findings of the run folder ``run`` (or of ready :class:`Signals`), most severe and earliest
+    first. Rules whose metrics the run lacks are listed in ``skipped`` with the Monitor tier or
+    call that records them; a run still in progress is diagnosed as far as it got, and says so."""
+    signals = run if isinstance(run, Signals) else load(run)
+    out = Diagnosis(str(signals.path or "run"))
+    status = signals.meta.get("status")
+    if status in ("running", "crashed"):
+        how = "is still in progress" if status == "running" else "crashed without closing"
+        out.notes.append(f"the run {how}: diagnosed up to step {_last_step(signals)}, its last "
+                         "flushed one")
+    for r in RULES:
+        if not any(signals.has(n) for n in r.needs):
+            needs = (f"{n} [{TIER_OF.get(n, 'Monitor')}]" for n in r.needs)
+            out.skipped[r.name] = "needs " + " or ".join(needs)
+            continue
+        finding = r.check(signals)
+        if finding is not None:
+            out.findings.append(finding)
+    out.findings.sort(key=lambda f: (SEVERITIES.index(f.severity),
+                                     f.onset_step if f.onset_step is not None else 0))
+    return out
+
+
+def write_diagnosis(diagnosis: Diagnosis, path: str | Path) -> Path:
+    """``diagnosis.json`` at ``path`` (a file, or a folder to write it in)."""
+    target = Path(path)
+    if target.is_dir():
+        target = target / "diagnosis.json"
+    target.write_text(json.dumps(diagnosis.as_dict(), indent=1, default=str) + "\n", encoding="utf-8")
+    return target
+
+
+def _last_step(s: Signals) -> int | None:
+    steps = [int(m.steps[-1]) for m in s.metrics.values() if len(m.steps)]
+    steps += [int(v[0][-1]) for v in s.scalars.values() if len(v[0])]
+    return max(steps) if steps else None

@@ -1,0 +1,80 @@
+"""What the doctor says of a run: findings (symptom, where, since when, evidence, prescriptions)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class Prescription:
+    """A layerwise component to try, with its settings and why it addresses the symptom."""
+
+    component: str
+    settings: dict[str, Any]
+    why: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One symptom: ``layers`` where it shows (model order), ``onset_step`` when it began,
+    ``evidence`` (the metric values and the thresholds they crossed), ranked ``prescriptions``."""
+
+    symptom: str
+    layers: tuple[str, ...]
+    onset_step: int | None
+    evidence: dict[str, Any]
+    severity: str
+    rule: str
+    source: str
+    prescriptions: tuple[Prescription, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+
+
+@dataclass
+class Diagnosis:
+    """Every finding of a run (most severe first), the rules that could not run and why."""
+
+    run: str
+    findings: list[Finding] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # rule -> which metrics it lacked
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.findings
+
+    @property
+    def top(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "healthy": self.healthy,
+                "findings": [asdict(f) for f in self.findings], "skipped": self.skipped,
+                "notes": self.notes}
+
+    def text(self) -> str:
+        """A plain-text summary, most severe finding first."""
+        lines = [f"{self.run}: " + ("no symptom found" if self.healthy else
+                                    f"{len(self.findings)} finding(s)")]
+        lines += [f"  note: {n}" for n in self.notes]
+        for f in self.findings:
+            where = ", ".join(f.layers[:4]) + (" ..." if len(f.layers) > 4 else "") or "model"
+            since = f" since step {f.onset_step}" if f.onset_step is not None else ""
+            lines.append(f"- [{f.severity}] {f.symptom} in {where}{since} ({f.rule}; {f.source})")
+            lines.append("    evidence: " + ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items()))
+            for i, p in enumerate(f.prescriptions, 1):
+                settings = ", ".join(f"{k}={v}" for k, v in p.settings.items())
+                lines.append(f"    {i}. {p.component}({settings}): {p.why}")
+        if self.skipped:
+            lines.append("  not checked: " + "; ".join(f"{r} ({why})" for r, why in self.skipped.items()))
+        return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)

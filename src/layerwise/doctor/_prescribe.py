@@ -1,0 +1,71 @@
+"""Ranked remedies for each symptom: layerwise components with settings, each for a reason
+that its paper (or plain practice) gives."""
+
+from __future__ import annotations
+
+from layerwise.doctor._finding import Prescription as P
+
+PRESCRIPTIONS: dict[str, tuple[P, ...]] = {
+    "non-finite values": (
+        P("clip_per_layer", {"C": 1.0, "mode": "per_tensor"},
+          "bounds every layer's step, so one bad batch cannot blow up the weights"),
+        P("learning_rate", {"factor": 0.1}, "a NaN usually follows an update that was too large"),
+        P("norm_placement", {"placement": "peri"},
+          "Peri-LN (Kim et al. 2025) normalises each block's output and keeps activations bounded"),
+    ),
+    "exploding gradients": (
+        P("clip_per_layer", {"C": 1.0, "mode": "per_tensor"},
+          "caps the gradient of each layer at its own scale"),
+        P("learning_rate", {"factor": 0.1}, "growth compounds across steps when the step is too large"),
+        P("layernorm_scaling", {}, "LayerNorm Scaling (Sun et al. 2025) damps the deep layers' variance"),
+    ),
+    "vanishing gradients": (
+        P("init", {"scheme": "kaiming"}, "variance-preserving init keeps the signal alive with depth"),
+        P("insert_norm_before_activations", {"norm": "layer"},
+          "normalised pre-activations keep gradients at a usable scale"),
+        P("replace_activations", {"old": "relu", "new_factory": "elu"},
+          "ELU (Clevert et al. 2016) passes gradient for negative inputs and removes bias shift"),
+        P("add_noise", {"eta": 0.01, "gamma": 0.55},
+          "annealed gradient noise (Neelakantan et al. 2015) helps very deep nets start learning"),
+    ),
+    "dead units": (
+        P("replace_activations", {"old": "relu", "new_factory": "leaky_relu"},
+          "a negative slope lets dead units recover"),
+        P("learning_rate", {"factor": 0.3}, "large steps push pre-activations below zero for good"),
+        P("project_to_init_norm", {}, "NaP (Lyle et al. 2024) keeps weight norms, and with them "
+          "the effective learning rate, from drifting"),
+    ),
+    "loss spike": (
+        P("clip_per_layer", {"C": 1.0, "mode": "per_tensor"}, "stops one batch's gradient "
+          "from throwing the weights off"),
+        P("learning_rate", {"factor": 0.3, "warmup_steps": 500}, "spikes come from steps "
+          "the curvature cannot take"),
+        P("norm_placement", {"placement": "peri"}, "Peri-LN bounds the residual stream that "
+          "large activations grow in"),
+    ),
+    "massive activations": (
+        P("norm_placement", {"placement": "peri"}, "Peri-LN (Kim et al. 2025) normalises block "
+          "outputs, where massive activations build up under Pre-LN"),
+        P("layernorm_scaling", {}, "scales deep norms by 1/sqrt(l) (Sun et al. 2025)"),
+    ),
+    "update too large": (
+        P("learning_rate", {"factor": 0.1}, "an update over 10% of the weight norm per step "
+          "overwrites what was learned"),
+        P("clip_per_layer", {"C": 1.0, "mode": "per_tensor"}, "bounds each layer's step"),
+    ),
+    "update too small": (
+        P("learning_rate", {"factor": 10.0}, "updates below 1e-5 of the weight norm barely move "
+          "the weights"),
+        P("noise_adaptive_muon", {}, "per-layer learning rates that follow each layer's "
+          "gradient noise (Muon with noise-adaptive rates)"),
+    ),
+    "no progress": (
+        P("learning_rate", {"factor": 3.0}, "a flat loss with finite gradients suggests a step too small"),
+        P("init", {"scheme": "kaiming"}, "a poorly scaled init can stall the start"),
+        P("project_to_init_norm", {}, "NaP restores plasticity lost as weight norms grow"),
+    ),
+}
+
+
+def prescriptions(symptom: str) -> tuple[P, ...]:
+    return PRESCRIPTIONS.get(symptom, ())

@@ -1,0 +1,109 @@
+"""A run's rows as arrays the rules read: per-layer metrics as (steps x layers) matrices in model
+order, model-level scalars as series, the run's sidecar."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from layerwise.monitor.runlog import RunLog
+
+TIER_OF = {"act_rms": "economy", "act_mean": "economy", "act_max": "economy",
+           "act_max_median": "economy", "dead_fraction": "economy", "grad_norm": "economy",
+           "weight_norm": "economy", "update_ratio": "economy (needs optimizer=)",
+           "act_grad_norm": "economy", "bias_shift": "business", "eff_lr": "business",
+           "grad_noise": "business", "grad_snr": "business", "loss": "mon.log(loss=loss)"}
+
+
+@dataclass
+class Layered:
+    """One per-layer metric: ``values[i, j]`` at ``steps[i]`` for ``layers[j]`` (NaN where absent)."""
+
+    steps: np.ndarray
+    layers: list[str]
+    values: np.ndarray
+
+
+@dataclass
+class Signals:
+    """Everything a rule may read of one run."""
+
+    path: Path | None
+    layers: list[str]  # monitored layers in model order (shallow first)
+    metrics: dict[str, Layered] = field(default_factory=dict)
+    scalars: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        return name in self.metrics or name in self.scalars
+
+
+def load(path: str | Path) -> Signals:
+    """The signals of the run folder ``path``; an error that says what is wrong when it holds no run."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder: pass a run folder the Monitor wrote (log=...)")
+    table = RunLog.read(folder)
+    meta = RunLog.read_meta(folder)
+    if len(table) == 0:
+        raise ValueError(f"{folder} holds no rows yet: nothing to diagnose (the Monitor flushes every "
+                         "flush_every logged steps and at close)")
+    order = meta.get("monitor", {}).get("layers") or []
+    return from_rows(table.to_pydict(), order, meta, folder)
+
+
+def from_rows(cols: dict[str, list], order: list[str], meta: dict | None = None,
+              path: Path | None = None) -> Signals:
+    """Signals from columns ``step, layer, metric, value`` (a RunLog table's ``to_pydict()``)."""
+    per: dict[str, dict[tuple[int, str], float]] = {}
+    for step, layer, metric, value in zip(cols["step"], cols["layer"], cols["metric"], cols["value"],
+                                          strict=True):
+        per.setdefault(metric, {})[(int(step), layer)] = float(value) if value is not None else math.nan
+    seen = [layer for layer in dict.fromkeys(cols["layer"]) if layer]
+    layers = [n for n in order if n in seen] + [n for n in seen if n not in order]
+    signals = Signals(path, layers, meta=meta or {})
+    for metric, cells in per.items():
+        if all(layer == "" for _, layer in cells):
+            steps = np.array(sorted(s for s, _ in cells))
+            signals.scalars[metric] = (steps, np.array([cells[(s, "")] for s in steps]))
+            continue
+        steps = np.array(sorted({s for s, _ in cells}))
+        mine = [n for n in layers if any(layer == n for _, layer in cells)]
+        values = np.full((len(steps), len(mine)), np.nan)
+        row = {s: i for i, s in enumerate(steps)}
+        col = {n: j for j, n in enumerate(mine)}
+        for (s, layer), v in cells.items():
+            if layer in col:
+                values[row[s], col[layer]] = v
+        signals.metrics[metric] = Layered(steps, mine, values)
+    return signals
+
+
+def first_sustained(mask: np.ndarray, run: int) -> int | None:
+    """Index of the first row from which ``mask`` (rows, or rows x layers: any layer) holds for
+    ``run`` consecutive rows; None when it never does."""
+    rows = mask.any(axis=1) if mask.ndim == 2 else mask
+    count = 0
+    for i, hit in enumerate(rows):
+        count = count + 1 if hit else 0
+        if count >= run:
+            return i - run + 1
+    return None
+
+
+def layers_where(mask: np.ndarray, layers: list[str], start: int, run: int) -> tuple[str, ...]:
+    """Layers (model order) for which ``mask`` holds on ``run`` consecutive rows from ``start`` on."""
+    hit = [j for j in range(mask.shape[1])
+           if first_sustained(mask[start:, j], min(run, len(mask) - start)) is not None]
+    return tuple(layers[j] for j in hit)
+
+
+def nan_reduce(fn, values: np.ndarray, **kwargs) -> np.ndarray | float:
+    """``fn`` (np.nanmax, np.nanmedian, ...) with all-NaN slices giving NaN without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(values, **kwargs)

@@ -1,0 +1,34 @@
+"""Dead units: ReLU-family layers whose units are never positive over a batch.
+
+Source: AUTOTRAINER (Zhang et al., ICSE 2021, dying ReLU: >= 70% of units) and DeepDiagnosis
+(Wardat et al., ICSE 2022) / SageMaker Debugger (dead units: >= 70% non-positive). Read on 3
+consecutive logged steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layerwise.doctor._finding import Finding
+from layerwise.doctor._prescribe import prescriptions
+from layerwise.doctor._rule import rule
+from layerwise.doctor._signals import Signals, first_sustained, layers_where, nan_reduce
+
+DEAD, RUN = 0.7, 3
+SOURCE = "AUTOTRAINER (ICSE 2021); DeepDiagnosis (ICSE 2022)"
+
+
+@rule("dead_units", symptom="dead units", needs=("dead_fraction",), source=SOURCE)
+def check(s: Signals) -> Finding | None:
+    m = s.metrics.get("dead_fraction")
+    if m is None:
+        return None
+    hit = np.nan_to_num(m.values, nan=0.0) >= DEAD
+    start = first_sustained(hit, RUN)
+    if start is None:
+        return None
+    layers = layers_where(hit, m.layers, start, RUN)
+    return Finding("dead units", layers, int(m.steps[start]),
+                   {"dead_fraction_at_onset": float(nan_reduce(np.nanmax, m.values[start])),
+                    "final_max": float(nan_reduce(np.nanmax, m.values[-1])), "threshold": DEAD},
+                   "high", "dead_units", SOURCE, prescriptions("dead units"))

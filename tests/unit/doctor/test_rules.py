@@ -1,0 +1,132 @@
+"""Each doctor rule on synthetic rows: the fault is found (layers, onset) exactly at its threshold
+and not just below it; a healthy history raises nothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from layerwise.doctor import diagnose, from_rows
+
+LAYERS = ["blocks.0", "blocks.1", "blocks.2", "blocks.3"]
+
+
+def rows(per_layer: dict[str, np.ndarray] | None = None, scalars: dict[str, np.ndarray] | None = None,
+         meta: dict | None = None):
+    """Signals from ``metric -> (steps x layers)`` arrays and ``name -> (steps,)`` series."""
+    cols = {"step": [], "layer": [], "metric": [], "value": []}
+    for metric, values in (per_layer or {}).items():
+        for i, row in enumerate(values):
+            for layer, v in zip(LAYERS, row, strict=True):
+                cols["step"].append(i), cols["layer"].append(layer)
+                cols["metric"].append(metric), cols["value"].append(float(v))
+    for name, series in (scalars or {}).items():
+        for i, v in enumerate(series):
+            cols["step"].append(i), cols["layer"].append("")
+            cols["metric"].append(name), cols["value"].append(float(v))
+    return from_rows(cols, LAYERS, meta)
+
+
+def symptoms(signals) -> dict:
+    return {f.symptom: f for f in diagnose(signals).findings}
+
+
+def healthy(steps: int = 60) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    grad = np.exp(rng.normal(0, 0.2, (steps, 4))) * np.array([0.5, 0.8, 1.0, 1.2])
+    return {"grad_norm": grad, "dead_fraction": np.full((steps, 4), 0.3),
+            "act_max_median": np.full((steps, 4), 12.0), "update_ratio": np.full((steps, 4), 1e-3)}
+
+
+def decaying_loss(steps: int = 60) -> np.ndarray:
+    return 2.3 * np.exp(-np.arange(steps) / 20) + 0.1 + 0.01 * np.sin(np.arange(steps))
+
+
+def test_a_healthy_run_raises_nothing():
+    assert diagnose(rows(healthy(), {"loss": decaying_loss()})).findings == []
+
+
+def test_nonfinite_names_the_first_step_and_layer():
+    act = np.ones((10, 4))
+    act[6, 2] = math.nan
+    act[7:, 1:] = math.inf
+    found = symptoms(rows({"act_max": act}))["non-finite values"]
+    assert (found.onset_step, found.layers, found.severity) == (6, ("blocks.2",), "critical")
+
+
+def test_exploding_at_100x_growth_for_two_steps():
+    grad = np.tile([0.5, 0.8, 1.0, 1.2], (60, 1))
+    grad[30:, 3] *= 100  # exactly 100x the early median, from step 30 on
+    found = symptoms(rows({"grad_norm": grad}))["exploding gradients"]
+    assert found.onset_step == 30 and found.layers == ("blocks.3",)
+    grad[30:, 3] *= 0.99  # 99x: not an explosion
+    assert "exploding gradients" not in symptoms(rows({"grad_norm": grad}))
+    grad[40, 3] = 1e6  # one large value alone: not sustained
+    assert "exploding gradients" not in symptoms(rows({"grad_norm": grad}))
+    grad[51, 3], grad[52, 3] = math.inf, 1e9  # an infinite norm, then a huge one
+    assert symptoms(rows({"grad_norm": grad}))["exploding gradients"].onset_step == 51
+
+
+def test_vanishing_uses_autotrainers_two_thresholds():
+    grad = np.tile([5e-5, 1e-3, 0.1, 1.0], (10, 1))  # first/last 5e-5 < 1e-3 and first < 1e-4
+    found = symptoms(rows({"grad_norm": grad}))["vanishing gradients"]
+    assert found.layers == ("blocks.0",) and found.onset_step == 0
+    grad[:, 0] = 2e-4  # ratio 2e-4 < 1e-3 but the norm 2e-4 >= 1e-4: not vanishing
+    assert "vanishing gradients" not in symptoms(rows({"grad_norm": grad}))
+
+
+@pytest.mark.parametrize(("dead", "found"), [(0.70, True), (0.69, False)])
+def test_dead_units_at_seventy_percent(dead, found):
+    frac = np.full((12, 4), 0.2)
+    frac[4:, 1] = dead
+    got = symptoms(rows({"dead_fraction": frac}))
+    assert ("dead units" in got) is found
+    if found:
+        assert got["dead units"].layers == ("blocks.1",) and got["dead units"].onset_step == 4
+
+
+def test_a_loss_spike_needs_four_steps_above_twice_the_mean():
+    loss = np.full(80, 1.0) + 0.01 * np.sin(np.arange(80))
+    loss[50:53] = 2.5  # three steps: a blip
+    assert "loss spike" not in symptoms(rows(scalars={"loss": loss}))
+    loss[50:54] = 2.5  # four
+    assert symptoms(rows(scalars={"loss": loss}))["loss spike"].onset_step == 50
+
+
+def test_massive_activations_at_a_thousand_times_the_median():
+    ratio = np.full((10, 4), 50.0)
+    ratio[3:, 2] = 1000.0
+    assert symptoms(rows({"act_max_median": ratio}))["massive activations"].layers == ("blocks.2",)
+    ratio[3:, 2] = 999.0
+    assert "massive activations" not in symptoms(rows({"act_max_median": ratio}))
+
+
+@pytest.mark.parametrize(("value", "symptom"), [(0.2, "update too large"), (3e-6, "update too small")])
+def test_update_size_outside_sagemakers_range(value, symptom):
+    ratio = np.full((20, 4), 1e-3)
+    ratio[:, 0] = value
+    found = symptoms(rows({"update_ratio": ratio}))[symptom]
+    assert found.layers == ("blocks.0",)
+    assert found.prescriptions[0].component == "learning_rate"
+
+
+def test_a_flat_loss_is_no_progress_and_a_falling_one_is_not():
+    assert "no progress" in symptoms(rows(scalars={"loss": np.full(40, 2.3)}))
+    assert "no progress" not in symptoms(rows(scalars={"loss": decaying_loss(40)}))
+
+
+def test_missing_metrics_are_listed_with_the_tier_that_records_them():
+    result = diagnose(rows(scalars={"loss": decaying_loss()}))
+    assert "dead_fraction [economy]" in result.skipped["dead_units"]
+    assert "update_ratio [economy (needs optimizer=)]" in result.skipped["update_size"]
+
+
+def test_findings_are_ranked_by_severity_then_onset():
+    grad = healthy()["grad_norm"]
+    grad[40:, 3] *= 1000
+    frac = np.full((60, 4), 0.2)
+    frac[10:, 0] = 0.9
+    order = [f.symptom for f in diagnose(rows({"grad_norm": grad, "dead_fraction": frac})).findings]
+    assert order == ["exploding gradients", "dead units"]
