@@ -230,8 +230,8 @@ def doctor(run_dir: Path = typer.Argument(..., help="a run folder written by a M
     if as_json:
         console.print(json.dumps(result.as_dict(), indent=1, default=str))
     else:
-        console.print(result.text())
-        console.print(f"wrote {path}")
+        console.print(result.text(), soft_wrap=True)
+        console.print(f"wrote {path}", soft_wrap=True)
 
 
 @app.command("analyze")

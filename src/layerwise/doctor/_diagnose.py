@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from layerwise.doctor import rules as _rules  # noqa: F401  (registers the rules)
-from layerwise.doctor._finding import SEVERITIES, Diagnosis
+from layerwise.doctor._finding import SEVERITIES, Diagnosis, Finding
 from layerwise.doctor._rule import RULES
 from layerwise.doctor._signals import TIER_OF, Signals, load
 
@@ -33,9 +34,32 @@ def diagnose(run: str | Path | Signals) -> Diagnosis:
         finding = r.check(signals)
         if finding is not None:
             out.findings.append(finding)
-    out.findings.sort(key=lambda f: (SEVERITIES.index(f.severity),
-                                     f.onset_step if f.onset_step is not None else 0))
+    out.findings = explain(sorted(out.findings, key=lambda f: (
+        SEVERITIES.index(f.severity), f.onset_step if f.onset_step is not None else 0)))
     return out
+
+
+# symptom -> symptoms it brings about (a dead layer passes no gradient to the layers below it)
+CONSEQUENCES = {
+    "non-finite values": {"exploding gradients", "loss spike", "update too large", "no progress",
+                          "dead units", "vanishing gradients", "massive activations"},
+    "exploding gradients": {"non-finite values", "loss spike", "update too large", "no progress"},
+    "dead units": {"vanishing gradients", "update too small", "no progress"},
+    "vanishing gradients": {"update too small", "no progress"},
+    "update too small": {"no progress"},
+    "update too large": {"loss spike", "no progress"},
+}
+
+
+def explain(findings: list[Finding]) -> list[Finding]:
+    """Mark each finding that an earlier-listed one with an onset no later explains, and move it
+    after the findings that stand on their own (the first finding is the likeliest root cause)."""
+    marked = []
+    for i, f in enumerate(findings):
+        cause = next((g for g in findings[:i] if f.symptom in CONSEQUENCES.get(g.symptom, ())
+                      and (g.onset_step or 0) <= (f.onset_step or 0) and not g.explained_by), None)
+        marked.append(replace(f, explained_by=cause.symptom) if cause else f)
+    return sorted(marked, key=lambda f: f.explained_by is not None)
 
 
 def write_diagnosis(diagnosis: Diagnosis, path: str | Path) -> Path:

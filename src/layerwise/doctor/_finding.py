@@ -30,6 +30,7 @@ class Finding:
     rule: str
     source: str
     prescriptions: tuple[Prescription, ...] = ()
+    explained_by: str | None = None  # an earlier finding this one likely follows from
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -67,6 +68,8 @@ class Diagnosis:
             where = ", ".join(f.layers[:4]) + (" ..." if len(f.layers) > 4 else "") or "model"
             since = f" since step {f.onset_step}" if f.onset_step is not None else ""
             lines.append(f"- [{f.severity}] {f.symptom} in {where}{since} ({f.rule}; {f.source})")
+            if f.explained_by:
+                lines.append(f"    likely a consequence of the {f.explained_by} above")
             lines.append("    evidence: " + ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items()))
             for i, p in enumerate(f.prescriptions, 1):
                 settings = ", ".join(f"{k}={v}" for k, v in p.settings.items())

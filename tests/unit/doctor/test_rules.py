@@ -130,3 +130,16 @@ def test_findings_are_ranked_by_severity_then_onset():
     frac[10:, 0] = 0.9
     order = [f.symptom for f in diagnose(rows({"grad_norm": grad, "dead_fraction": frac})).findings]
     assert order == ["exploding gradients", "dead units"]
+
+
+def test_a_consequence_is_marked_and_listed_after_its_cause():
+    frac = np.full((20, 4), 0.2)
+    frac[5:, 1] = 1.0  # blocks.1 dies at step 5 ...
+    grad = np.tile([0.5, 0.8, 1.0, 1.2], (20, 1))
+    grad[8:, :2] = 1e-6  # ... and the layers up to it lose their gradient from step 8
+    result = diagnose(rows({"dead_fraction": frac, "grad_norm": grad}))
+    assert [(f.symptom, f.explained_by) for f in result.findings] == [
+        ("dead units", None), ("vanishing gradients", "dead units")]
+    grad[:, :2] = 1e-6  # gradient gone before the units died: not explained by them
+    result = diagnose(rows({"dead_fraction": frac, "grad_norm": grad}))
+    assert {f.symptom: f.explained_by for f in result.findings}["vanishing gradients"] is None
