@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from layerwise import RunLog
@@ -16,6 +17,16 @@ def test_sample_is_laplacian_plus_gaussian_noise():
     assert abs(float(x.var()) - 8.0) < 0.15  # Var x = 2 b^2
     assert abs(float((y - x).std()) - 0.5) < 0.005
     assert abs(float(x.median())) < 0.02
+
+
+def test_sample_stays_finite_at_the_ends_of_the_uniform_draw(monkeypatch):
+    # an inverse-CDF Laplace sampler gives -inf at U = 0, which torch.rand draws with p = 2^-24
+    cfg = LpnConfig()
+    for u in (0.0, 1.0 - 2.0**-24):
+        monkeypatch.setattr(torch, "rand", lambda *a, u=u, **k: torch.full((4, 1), u))
+        y, x = sample(cfg, 4, torch.Generator().manual_seed(0))
+        assert torch.isfinite(x).all() and torch.isfinite(y).all()
+        assert float(x.abs().max()) == (0.0 if u == 0 else pytest.approx(24 * math.log(2), rel=1e-3))
 
 
 def test_reference_denoisers_are_the_known_estimators():
@@ -49,8 +60,8 @@ def test_arms_are_loss_deltas_and_the_rule_is_pm_against_both():
 def test_tiny_run_reports_every_metric_and_the_pm_schedule_anneals_gamma(tmp_path):
     verdict = run_study("lpn", size="tiny", out=tmp_path, progress=False, report=False)
     d = verdict.details
-    for key in ("st_dist", "dist_to_mmse", "dist_to_median", "sup_dist", "dead_zone", "min_slope",
-                "test_mse", "reg_error", "prox_at"):
+    for key in ("st_dist", "identity_dist", "dist_to_mmse", "dist_to_median", "sup_dist", "dead_zone",
+                "min_slope", "test_mse", "reg_error", "prox_at"):
         assert set(d[key]) == {"l2", "l1", "pm"}
     for arm in verdict.arms:
         assert d["min_slope"][arm] >= -1e-4  # a trained LPN is still monotone

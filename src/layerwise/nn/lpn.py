@@ -9,9 +9,9 @@ What's in a Prior? Learned Proximal Networks for Inverse Problems (Fang, Buchana
 
 with every ``W_k`` (k >= 1) and ``w_out`` non-negative (Softplus is convex and non-decreasing, so
 psi is convex in x); ``W_0`` and the skip weights ``H_k`` are free. The network's output
-``f(x) = grad psi(x)`` (autograd, ``create_graph`` while training) is the gradient of a convex
-function, hence exactly the proximal operator of some regulariser R (Gribonval & Nikolova):
-``f = prox_R``. Non-negativity is kept by clamping after every optimizer step
+``f(x) = grad psi(x)`` (autograd; ``create_graph`` whenever grad mode is on) is the gradient of
+a convex function, hence exactly the proximal operator of some regulariser R (Gribonval &
+Nikolova): ``f = prox_R``. Non-negativity is kept by clamping after every optimizer step
 (:meth:`LearnedProximalNetwork.clamp_weights`, usable as a torch ``register_step_post_hook`` hook
 or a ``TransformedOptimizer`` post-step hook). The regulariser is evaluable by inversion:
 
