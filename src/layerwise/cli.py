@@ -217,8 +217,15 @@ def export_tensorboard(run_dir: Path = typer.Argument(..., help="a run folder wr
 def doctor(run_dir: Path = typer.Argument(..., help="a run folder written by a Monitor/RunLog"),
            out: Path = typer.Option(None, "-o", "--out",
                                     help="where to write diagnosis.json (default RUN_DIR/diagnosis.json)"),
-           as_json: bool = typer.Option(False, "--json", help="print the diagnosis as JSON")) -> None:
-    """Name what is wrong in a run, where and since when, and which remedies to try."""
+           as_json: bool = typer.Option(False, "--json", help="print the diagnosis as JSON"),
+           verify: bool = typer.Option(False, "--verify", help="re-run with the top prescriptions"),
+           recipe: str = typer.Option(None, help="'module:function' of the seed that rebuilds the run "
+                                      "(default: the run's meta.json 'recipe')"),
+           seeds: int = typer.Option(3, help="paired re-runs per prescription (seeds 0..N-1)"),
+           top_k: int = typer.Option(2, "--top-k", help="prescriptions to verify"),
+           verify_out: Path = typer.Option(None, help="re-runs go here (RUN_DIR-verify)")) -> None:
+    """Name what is wrong in a run, where and since when, and which remedies to try; --verify
+    re-runs the recipe with each top prescription, paired by seed, and says whether it helped."""
     from layerwise.doctor import diagnose, write_diagnosis
 
     try:
@@ -232,6 +239,29 @@ def doctor(run_dir: Path = typer.Argument(..., help="a run folder written by a M
     else:
         console.print(result.text(), soft_wrap=True)
         console.print(f"wrote {path}", soft_wrap=True)
+    if verify:
+        _verify(run_dir, result, recipe, seeds, top_k, verify_out)
+
+
+def _verify(run_dir: Path, diagnosis, recipe: str | None, seeds: int, top_k: int, out: Path | None) -> None:
+    from layerwise.doctor import verify
+    from layerwise.monitor.runlog import RunLog
+
+    target = recipe or RunLog.read_meta(run_dir).get("recipe")
+    if not target:
+        _error(ValueError(f"{run_dir} does not say how to rebuild it: pass --recipe module:function "
+                          "(a function of the seed returning layerwise.doctor.Setup), or log it with "
+                          "Monitor(meta={'recipe': 'module:function'})"))
+        raise typer.Exit(2)
+    folder = out or run_dir.with_name(run_dir.name + "-verify")
+    try:
+        result = verify(target, diagnosis, seeds=range(seeds), top_k=top_k, out=folder,
+                        progress=lambda text: console.print(f"  re-run: {text}"))
+    except ValueError as err:
+        _error(err)
+        raise typer.Exit(2) from None
+    console.print(result.text(), soft_wrap=True)
+    console.print(f"wrote {folder / 'verification.json'}", soft_wrap=True)
 
 
 @app.command("analyze")

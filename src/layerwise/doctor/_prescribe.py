@@ -38,8 +38,7 @@ PRESCRIPTIONS: dict[str, tuple[P, ...]] = {
     "loss spike": (
         P("clip_per_layer", {"C": 1.0, "mode": "per_tensor"}, "stops one batch's gradient "
           "from throwing the weights off"),
-        P("learning_rate", {"factor": 0.3, "warmup_steps": 500}, "spikes come from steps "
-          "the curvature cannot take"),
+        P("learning_rate", {"factor": 0.3}, "spikes come from steps the curvature cannot take"),
         P("norm_placement", {"placement": "peri"}, "Peri-LN bounds the residual stream that "
           "large activations grow in"),
     ),

@@ -1,0 +1,83 @@
+"""Prescriptions applied to a fresh model and optimizer before a verifying re-run.
+
+``apply(prescription, model, optimizer)`` edits the model in place and returns the optimizer to
+train with (the same one, its learning rates scaled, or a ``TransformedOptimizer`` around it).
+A prescription that cannot be applied to this model raises :class:`NotApplicable` saying why.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from layerwise.doctor._finding import Prescription
+
+
+class NotApplicable(ValueError):
+    """This prescription cannot be applied automatically to this model."""
+
+
+def apply(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """``model`` edited and the optimizer to train it with, for prescription ``p``."""
+    s = p.settings
+    if p.component == "learning_rate":
+        for group in optimizer.param_groups:
+            group["lr"] *= s["factor"]
+        return optimizer
+    if p.component == "init":
+        return _reinit(model, optimizer)
+    if p.component == "replace_activations":
+        from layerwise.nn import replace_activations
+
+        try:
+            replace_activations(model, s["old"], s["new_factory"])
+        except LookupError as err:
+            raise NotApplicable(f"the model has no {s['old']} activation to replace ({err})") from None
+        return optimizer
+    if p.component == "insert_norm_before_activations":
+        from layerwise.transforms import insert_norm_before_activations
+
+        known = {id(q) for g in optimizer.param_groups for q in g["params"]}
+        insert_norm_before_activations(model, s.get("norm", "layer"))
+        new = [q for q in model.parameters() if id(q) not in known]
+        if not new:
+            raise NotApplicable("the model has no activation to put a norm before")
+        optimizer.add_param_group({"params": new})
+        return optimizer
+    if p.component in ("clip_per_layer", "add_noise", "project_to_init_norm"):
+        return _transformed(p, model, optimizer)
+    raise NotApplicable(f"{p.component} is not applied automatically yet; apply it by hand "
+                        "(see its docstring) and re-run")
+
+
+def _reinit(model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """He (Kaiming) normal init of every Linear and conv weight, zero biases, in place."""
+    touched = False
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    m.bias.zero_()
+                touched = True
+    if not touched:
+        raise NotApplicable("the model has no Linear or conv layer to re-initialise")
+    return optimizer
+
+
+def _transformed(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer):
+    from layerwise.transforms import (
+        TransformedOptimizer,
+        add_noise,
+        clip_per_layer,
+        identity,
+        project_to_init_norm,
+    )
+
+    transform = {"clip_per_layer": lambda: clip_per_layer(**p.settings),
+                 "add_noise": lambda: add_noise(**p.settings)}.get(p.component, identity)()
+    wrapped = TransformedOptimizer(optimizer, transform, model.named_parameters())
+    if p.component == "project_to_init_norm":
+        project = project_to_init_norm(model.named_parameters(), **p.settings)
+        wrapped.add_post_step_hook(lambda _: project())
+    return wrapped

@@ -1,0 +1,90 @@
+"""A training recipe the doctor can re-run: what ``--verify`` and the fault benchmark train.
+
+A *recipe* is a function ``recipe(seed) -> Setup`` (importable as ``"module:function"``): it builds
+a fresh model, optimizer and data stream from the seed alone, so two calls with one seed train the
+same run. :func:`train` runs a setup under a Monitor (economy tier, loss logged) and returns its
+target metric: the held-out loss at the end, lower is better; a run whose loss went non-finite
+stops there and scores ``inf``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+Batch = tuple[Tensor, Tensor]
+
+
+@dataclass
+class Setup:
+    """One seeded run: ``batch(step)`` gives the step's (inputs, targets); ``before_step(step,
+    setup)``, if given, runs first at every step (an injected fault or a schedule); ``held_out``
+    is the batch the target metric is measured on."""
+
+    model: nn.Module
+    optimizer: Any  # a torch optimizer, or a TransformedOptimizer once a remedy wrapped it
+    batch: Callable[[int], Batch]
+    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    steps: int
+    held_out: Batch
+    before_step: Callable[[int, Setup], None] | None = None
+
+
+def load_recipe(target: str) -> Callable[[int], Setup]:
+    """The recipe function named ``"package.module:function"``."""
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise ValueError(f"recipe {target!r} must name a function as 'package.module:function'")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"recipe {target!r} cannot be imported: {err}") from err
+    if not callable(fn):
+        raise ValueError(f"recipe {target!r} is not a function of the seed")
+    return fn
+
+
+def held_out_loss(setup: Setup) -> float:
+    """The loss on ``setup.held_out`` in eval mode (``inf`` when it is not finite)."""
+    model = setup.model
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        x, y = setup.held_out
+        value = float(setup.loss_fn(model(x), y))
+    model.train(was_training)
+    return value if math.isfinite(value) else math.inf
+
+
+def train(setup: Setup, log: str | Path, *, meta: dict | None = None) -> float:
+    """Train ``setup`` under a Monitor writing to ``log``; the held-out loss at the end."""
+    from layerwise import Monitor
+
+    model, opt = setup.model, setup.optimizer
+    with Monitor(model, optimizer=_torch_optimizer(opt), log=log, on_nonfinite="record",
+                 overwrite=True, meta=meta) as mon:
+        for step in range(setup.steps):
+            if setup.before_step is not None:
+                setup.before_step(step, setup)
+            x, y = setup.batch(step)
+            with mon.step(step):
+                loss = setup.loss_fn(model(x), y)
+                loss.backward()
+                mon.log(loss=loss)
+            if not math.isfinite(float(loss.detach())):
+                return math.inf
+            opt.step()
+            opt.zero_grad()
+    return held_out_loss(setup)
+
+
+def _torch_optimizer(opt: Any) -> torch.optim.Optimizer:
+    """The torch optimizer inside a wrapper (the Monitor reads its learning rates and state)."""
+    return getattr(opt, "optimizer", opt)

@@ -1,0 +1,155 @@
+"""``verify``: re-run a diagnosed recipe with its top prescriptions and say whether each helped.
+
+For every seed the recipe is trained twice from the same initialisation and data, once as it is
+(the baseline) and once with a prescription applied (:func:`layerwise.doctor._remedies.apply`);
+both runs are diagnosed. A prescription is judged as the studies judge an arm (paired by seed,
+Student-t interval of the per-seed differences, ``layerwise.studies._stats``):
+
+- ``confirmed``: the symptom is gone in every seed and the held-out loss improved (the 95%
+  interval of treated - baseline lies below 0);
+- ``harm``: the interval lies above 0 (the remedy made the target metric worse);
+- ``symptom gone, no gain shown`` / ``not fixed``: neither; the symptom is gone in every seed, or not;
+- ``not applicable``: the remedy cannot be applied to this model automatically (and why).
+
+The target metric is the held-out loss at the end, capped at that of the untrained network: a
+run that diverged (non-finite) or ended worse than it started scores "no better than not
+training", so every seed enters the paired comparison on one bounded scale.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from layerwise.doctor._diagnose import diagnose
+from layerwise.doctor._finding import Diagnosis, Finding, Prescription
+from layerwise.doctor._remedies import NotApplicable, apply
+from layerwise.doctor._setup import Setup, held_out_loss, load_recipe, train
+from layerwise.studies._stats import paired_differences, t_interval
+
+Recipe = Callable[[int], Setup]
+
+
+@dataclass
+class Check:
+    """One prescription re-run over the seeds."""
+
+    prescription: Prescription
+    verdict: str
+    gone: list[bool] = field(default_factory=list)  # symptom absent from the treated run, per seed
+    treated: list[float] = field(default_factory=list)  # held-out loss, per seed
+    diff: float = math.nan  # mean treated - baseline (lower is better)
+    ci: tuple[float, float] = (math.nan, math.nan)
+    reason: str = ""
+
+
+@dataclass
+class Verification:
+    """The paired re-runs of one diagnosis."""
+
+    symptom: str
+    seeds: list[int]
+    baseline: list[float]  # held-out loss per seed
+    reproduced: list[bool]  # the baseline re-run shows the symptom, per seed
+    checks: list[Check] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def text(self) -> str:
+        seen = sum(self.reproduced)
+        lines = [f"verify {self.symptom}: baseline re-run shows it in {seen}/{len(self.seeds)} seeds, "
+                 f"held-out loss {_mean(self.baseline):.4g}"]
+        for c in self.checks:
+            p = c.prescription
+            head = f"- {p.component}({', '.join(f'{k}={v}' for k, v in p.settings.items())}): {c.verdict}"
+            if c.verdict == "not applicable":
+                lines.append(f"{head} ({c.reason})")
+                continue
+            lines.append(f"{head}; symptom gone in {sum(c.gone)}/{len(c.gone)} seeds; treated - baseline "
+                         f"{c.diff:+.4g} [{c.ci[0]:+.4g}, {c.ci[1]:+.4g}] (95%, paired t)")
+        return "\n".join(lines)
+
+
+def verify(recipe: Recipe | str, diagnosis: Diagnosis | None = None, *, seeds: Sequence[int] = (0, 1, 2),
+           top_k: int = 2, out: str | Path = "verify", progress: Callable[[str], None] | None = None,
+           ) -> Verification:
+    """Re-run ``recipe`` (a function of the seed, or ``"module:function"``) with the top ``top_k``
+    prescriptions of the first root-cause finding of ``diagnosis`` (default: the diagnosis of the
+    first seed's baseline run); run folders go under ``out``."""
+    fn = load_recipe(recipe) if isinstance(recipe, str) else recipe
+    seeds = _check(seeds, top_k)
+    out, say = Path(out), progress or (lambda _: None)
+    baseline, runs = [], []
+    for seed in seeds:
+        say(f"baseline, seed {seed}")
+        baseline.append(_score(fn, seed, None, out / f"baseline-s{seed}"))
+        runs.append(diagnose(out / f"baseline-s{seed}"))
+    target = _target(diagnosis or runs[0])
+    result = Verification(target.symptom, list(seeds), baseline,
+                          [_has(d, target.symptom) for d in runs])
+    for rank, p in enumerate(target.prescriptions[:top_k], 1):
+        say(f"prescription {rank}: {p.component}")
+        folder = out / f"rx{rank}-{p.component}"
+        result.checks.append(_check_one(fn, seeds, p, target.symptom, baseline, folder))
+    (out / "verification.json").write_text(json.dumps(result.as_dict(), indent=1, default=str) + "\n")
+    return result
+
+
+def _check(seeds: Sequence[int], top_k: int) -> list[int]:
+    seeds = [int(s) for s in seeds]
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be at least 2 distinct seeds for a paired interval, got {seeds}")
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    return seeds
+
+
+def _target(diagnosis: Diagnosis) -> Finding:
+    roots = [f for f in diagnosis.findings if f.explained_by is None]
+    if not roots:
+        raise ValueError(f"{diagnosis.run}: no symptom found, so there is nothing to verify")
+    if not roots[0].prescriptions:
+        raise ValueError(f"{roots[0].symptom} has no prescription to verify")
+    return roots[0]
+
+
+def _check_one(fn: Recipe, seeds: list[int], p: Prescription, symptom: str, baseline: list[float],
+               folder: Path) -> Check:
+    treated, gone = [], []
+    for seed in seeds:
+        try:
+            treated.append(_score(fn, seed, p, folder / f"s{seed}"))
+        except NotApplicable as err:
+            return Check(p, "not applicable", reason=str(err))
+        gone.append(not _has(diagnose(folder / f"s{seed}"), symptom))
+    interval = t_interval(paired_differences(treated, baseline))
+    if interval.hi < 0 and all(gone):
+        verdict = "confirmed"
+    elif interval.lo > 0:
+        verdict = "harm"
+    else:
+        verdict = "symptom gone, no gain shown" if all(gone) else "not fixed"
+    return Check(p, verdict, gone, treated, interval.mean, (interval.lo, interval.hi))
+
+
+def _score(fn: Recipe, seed: int, p: Prescription | None, folder: Path) -> float:
+    """Held-out loss of one seeded run (with ``p`` applied), capped at its untrained loss."""
+    setup = fn(seed)
+    untrained = held_out_loss(setup)
+    if p is not None:
+        setup.optimizer = apply(p, setup.model, setup.optimizer)
+    final = train(setup, folder, meta={"seed": seed, "prescription": asdict(p) if p else None})
+    return min(final, untrained)
+
+
+def _has(d: Diagnosis, symptom: str) -> bool:
+    return any(f.symptom == symptom for f in d.findings)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan

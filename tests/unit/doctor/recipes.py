@@ -1,0 +1,37 @@
+"""Seeded recipes for the doctor's verify tests: a small MLP on a fixed 3-class task, with a fault."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from layerwise.doctor._setup import Setup
+from layerwise.models import MLP
+
+
+def _task(seed: int):
+    g = torch.Generator().manual_seed(1000 + seed)
+    x = torch.randn(320, 8, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    return (x[:256], y[:256]), (x[256:], y[256:])
+
+
+def _setup(seed: int, *, lr: float, steps: int = 150, dead_block: int | None = None,
+           init: str | float = "kaiming", depth: int = 4) -> Setup:
+    torch.manual_seed(seed)
+    model = MLP(in_dim=8, out_dim=3, depth=depth, width=16, init=init)
+    if dead_block is not None:  # every pre-activation of one block far below zero
+        with torch.no_grad():
+            model.blocks[dead_block].linear.bias.fill_(-50.0)
+    (x, y), held = _task(seed)
+    batch = lambda step: (x[(step % 4) * 64:(step % 4 + 1) * 64], y[(step % 4) * 64:(step % 4 + 1) * 64])  # noqa: E731
+    return Setup(model, torch.optim.SGD(model.parameters(), lr=lr), batch, F.cross_entropy, steps, held)
+
+
+def dead(seed: int) -> Setup:
+    """Block 1 dead from the start."""
+    return _setup(seed, lr=0.05, dead_block=1)
+
+
+def healthy(seed: int) -> Setup:
+    return _setup(seed, lr=0.05)

@@ -1,0 +1,85 @@
+"""apply(prescription, model, optimizer): each remedy changes what it says and nothing else."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from layerwise.doctor import Prescription as P
+from layerwise.doctor._remedies import NotApplicable, apply
+from layerwise.models import MLP
+
+
+def fresh():
+    torch.manual_seed(0)
+    model = MLP(in_dim=4, out_dim=2, depth=3, width=8)
+    return model, torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def step(model, opt):
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    opt.zero_grad()
+
+
+def test_learning_rate_scales_every_group():
+    model, opt = fresh()
+    assert apply(P("learning_rate", {"factor": 0.3}, ""), model, opt) is opt
+    assert [g["lr"] for g in opt.param_groups] == [pytest.approx(0.03)]
+
+
+def test_init_redraws_kaiming_weights_and_zero_biases():
+    model, opt = fresh()
+    before = [m.weight.clone() for m in model.modules() if isinstance(m, nn.Linear)]
+    apply(P("init", {"scheme": "kaiming"}, ""), model, opt)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert all(not torch.equal(m.weight, b) for m, b in zip(linears, before, strict=True))
+    assert all(float(m.bias.detach().abs().max()) == 0.0 for m in linears)
+    w = linears[1].weight  # 8 x 8, std sqrt(2 / 8) = 0.5 in expectation
+    assert 0.3 < float(w.detach().std()) < 0.7
+
+
+def test_replace_activations_and_insert_norm_edit_the_model():
+    model, opt = fresh()
+    apply(P("replace_activations", {"old": "relu", "new_factory": "elu"}, ""), model, opt)
+    assert not any(isinstance(m, nn.ReLU) for m in model.modules())
+    assert sum(isinstance(m, nn.ELU) for m in model.modules()) == 3
+    n_before = sum(len(g["params"]) for g in opt.param_groups)
+    apply(P("insert_norm_before_activations", {"norm": "layer"}, ""), model, opt)
+    norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
+    assert len(norms) == 3  # one before each activation, and the optimizer trains them
+    assert sum(len(g["params"]) for g in opt.param_groups) == n_before + 2 * len(norms)
+
+
+def test_clip_per_layer_bounds_every_tensor_step():
+    model, opt = fresh()
+    wrapped = apply(P("clip_per_layer", {"C": 1e-3, "mode": "per_tensor"}, ""), model, opt)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 10.0)
+    wrapped.step()
+    for n, p in model.named_parameters():  # SGD step = lr x clipped gradient, norm <= 0.1 x 1e-3
+        assert float((p.detach() - before[n]).norm()) <= 1e-4 * 1.001  # float32 rounding of w - w0
+
+
+def test_project_to_init_norm_restores_weight_norms_after_each_step():
+    model, opt = fresh()
+    wrapped = apply(P("project_to_init_norm", {}, ""), model, opt)
+    norms = {n: float(p.norm()) for n, p in model.named_parameters() if p.dim() >= 2}
+    for _ in range(3):
+        step(model, wrapped)
+    for n, p in model.named_parameters():
+        if p.dim() >= 2:
+            assert float(p.norm()) == pytest.approx(norms[n], rel=1e-5)
+
+
+def test_what_cannot_be_applied_says_why():
+    model, opt = fresh()
+    with pytest.raises(NotApplicable, match="by hand"):
+        apply(P("layernorm_scaling", {}, ""), model, opt)
+    with pytest.raises(NotApplicable, match="no tanh activation"):
+        apply(P("replace_activations", {"old": "tanh", "new_factory": "elu"}, ""), model, opt)
+    with pytest.raises(NotApplicable, match="no Linear or conv"):
+        apply(P("init", {}, ""), nn.Sequential(nn.ReLU()), opt)

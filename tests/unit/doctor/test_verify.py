@@ -1,0 +1,101 @@
+"""verify: paired re-runs of a recipe with prescriptions; the verdict follows the interval."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from layerwise.doctor import Diagnosis, Finding, Prescription, verify
+from tests.unit.doctor import recipes
+
+RECIPES = "tests.unit.doctor.recipes"
+
+
+def finding(symptom: str, *prescriptions: Prescription) -> Diagnosis:
+    f = Finding(symptom, ("blocks.1",), 0, {}, "high", "test", "test", prescriptions)
+    return Diagnosis("given", [f])
+
+
+def test_a_no_op_prescription_reproduces_the_baseline_exactly(tmp_path):
+    same = Prescription("learning_rate", {"factor": 1.0}, "no change")
+    v = verify(recipes.dead, finding("dead units", same), seeds=(0, 1), top_k=1, out=tmp_path)
+    check = v.checks[0]
+    assert check.treated == v.baseline  # same seed, same init, same data: the pairing is exact
+    assert check.diff == 0.0 and check.ci == (0.0, 0.0)
+    assert check.verdict == "not fixed" and check.gone == [False, False] and v.reproduced == [True, True]
+
+
+def test_reinitialising_a_dead_block_is_confirmed_and_freezing_is_harm(tmp_path):
+    fixes = Prescription("init", {"scheme": "kaiming"}, "fresh weights")
+    frozen = Prescription("learning_rate", {"factor": 0.0}, "no step at all")
+    v = verify(f"{RECIPES}:dead", finding("dead units", fixes), seeds=(0, 1, 2), top_k=1, out=tmp_path / "a")
+    assert v.checks[0].verdict == "confirmed", v.text()
+    assert v.checks[0].gone == [True] * 3 and v.checks[0].ci[1] < 0
+    h = verify(f"{RECIPES}:healthy", finding("no progress", frozen), seeds=range(5), top_k=1,
+               out=tmp_path / "b")
+    assert h.checks[0].verdict == "harm" and h.checks[0].ci[0] > 0, h.text()
+    # a frozen network keeps its untrained loss, which is the cap: treated = untrained, per seed
+    assert all(t > b for t, b in zip(h.checks[0].treated, h.baseline, strict=True))
+
+
+def test_runs_and_the_verification_are_written_under_out(tmp_path):
+    p = Prescription("learning_rate", {"factor": 1.0}, "")
+    verify(recipes.dead, finding("dead units", p, p, p), seeds=(0, 1), top_k=2, out=tmp_path)
+    names = {q.name for q in tmp_path.iterdir()}
+    assert names == {"baseline-s0", "baseline-s1", "rx1-learning_rate", "rx2-learning_rate",
+                     "verification.json"}
+    saved = json.loads((tmp_path / "verification.json").read_text())
+    assert saved["symptom"] == "dead units" and len(saved["checks"]) == 2
+
+
+def test_a_remedy_the_model_cannot_take_is_not_applicable(tmp_path):
+    p = Prescription("norm_placement", {"placement": "peri"}, "")
+    q = Prescription("replace_activations", {"old": "tanh", "new_factory": "elu"}, "")
+    v = verify(recipes.dead, finding("dead units", p, q), seeds=(0, 1), top_k=2, out=tmp_path)
+    assert [c.verdict for c in v.checks] == ["not applicable"] * 2
+    assert "by hand" in v.checks[0].reason and "no tanh activation" in v.checks[1].reason
+
+
+def test_the_diagnosis_defaults_to_the_first_baseline_run(tmp_path):
+    v = verify(recipes.dead, seeds=(0, 1), top_k=1, out=tmp_path)
+    assert v.symptom == "dead units" and v.checks[0].prescription.component == "replace_activations"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seeds=(0,)), "at least 2 distinct seeds"),
+    (dict(seeds=(1, 1)), "at least 2 distinct seeds"),
+    (dict(top_k=0), "top_k must be at least 1"),
+    (dict(recipe="nodots"), "'package.module:function'"),
+    (dict(recipe="no_such_module:f"), "cannot be imported"),
+])
+def test_bad_arguments(tmp_path, kwargs, message):
+    args = dict(recipe=recipes.dead, diagnosis=finding("dead units", Prescription("init", {}, "")),
+                out=tmp_path) | kwargs
+    with pytest.raises(ValueError, match=message):
+        verify(args.pop("recipe"), **args)
+
+
+def test_a_healthy_diagnosis_has_nothing_to_verify(tmp_path):
+    with pytest.raises(ValueError, match="nothing to verify"):
+        verify(recipes.dead, Diagnosis("ok"), seeds=(0, 1), out=tmp_path)
+
+
+def test_cli_verify_reads_the_recipe_from_the_run(tmp_path):
+    from typer.testing import CliRunner
+
+    from layerwise.cli import app
+    from layerwise.doctor import train
+
+    run = tmp_path / "dead"
+    train(recipes.dead(0), run, meta={"recipe": f"{RECIPES}:dead"})
+    result = CliRunner().invoke(app, ["doctor", str(run), "--verify", "--seeds", "2", "--top-k", "1"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "verify dead units: baseline re-run shows it in 2/2 seeds" in text
+    assert "replace_activations(old=relu, new_factory=leaky_relu):" in text
+    assert (tmp_path / "dead-verify" / "verification.json").is_file()
+    bare = tmp_path / "bare"
+    train(recipes.dead(0), bare)
+    result = CliRunner().invoke(app, ["doctor", str(bare), "--verify"])
+    assert result.exit_code == 2 and "pass --recipe module:function" in " ".join(result.output.split())
