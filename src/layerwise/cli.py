@@ -218,6 +218,7 @@ def doctor(run_dir: Path = typer.Argument(..., help="a run folder written by a M
            out: Path = typer.Option(None, "-o", "--out",
                                     help="where to write diagnosis.json (default RUN_DIR/diagnosis.json)"),
            as_json: bool = typer.Option(False, "--json", help="print the diagnosis as JSON"),
+           report: Path = typer.Option(None, help="also write an HTML report with the evidence plotted"),
            verify: bool = typer.Option(False, "--verify", help="re-run with the top prescriptions"),
            recipe: str = typer.Option(None, help="'module:function' of the seed that rebuilds the run "
                                       "(default: the run's meta.json 'recipe')"),
@@ -239,6 +240,13 @@ def doctor(run_dir: Path = typer.Argument(..., help="a run folder written by a M
     else:
         console.print(result.text(), soft_wrap=True)
         console.print(f"wrote {path}", soft_wrap=True)
+    if report is not None:
+        from layerwise.doctor import diagnosis_section, load
+        from layerwise.report import write_report
+
+        written = write_report([run_dir], report, title=f"layerwise doctor: {run_dir.name}",
+                               sections=[diagnosis_section(result, load(run_dir))])
+        console.print(f"wrote {written}", soft_wrap=True)
     if verify:
         _verify(run_dir, result, recipe, seeds, top_k, verify_out)
 

@@ -90,3 +90,22 @@ def test_a_run_in_progress_is_diagnosed_and_says_so(tmp_path):
     result = diagnose(tmp_path / "live")
     assert any("still in progress" in n and "step 2" in n for n in result.notes)
     log.close()
+
+
+def test_cli_report_plots_the_evidence_of_each_root_cause(tmp_path):
+    from layerwise.doctor import diagnosis_section, load
+
+    run = tmp_path / "dead"
+    train(run, dead_block=1)
+    diagnosis = diagnose(run)
+    section = diagnosis_section(diagnosis, load(run))
+    roots = [f for f in diagnosis.findings if f.explained_by is None]
+    assert len(section.figures) == len(roots) >= 1
+    ax = section.figures[0].get_axes()[0]
+    assert ax.get_ylabel() == "dead_fraction" and ax.get_title().startswith("dead units")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["blocks.1", "threshold", "onset 0"]
+    result = CliRunner().invoke(app, ["doctor", str(run), "--report", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert "<h2>Doctor</h2>" in html and "dead units in blocks.1 since step 0" in html
+    assert html.count("data:image/png") >= 1 + len(roots)
