@@ -12,7 +12,7 @@ from layerwise.doctor._rule import RULES
 from layerwise.doctor._signals import TIER_OF, Signals, load
 
 NOT_COVERED = ("attention-entropy collapse", "attention-logit growth", "rank collapse",
-               "unused depth", "gradient conflict", "saturation")
+               "unused depth", "saturation")
 
 
 def diagnose(run: str | Path | Signals) -> Diagnosis:

@@ -58,6 +58,11 @@ PRESCRIPTIONS: dict[str, tuple[P, ...]] = {
         P("noise_adaptive_muon", {}, "per-layer learning rates that follow each layer's "
           "gradient noise (Muon with noise-adaptive rates)"),
     ),
+    "gradient conflict": (
+        P("pcgrad", {}, "projects each loss's gradient off the ones it conflicts with (Yu et al. 2020)"),
+        P("samgs", {}, "rebalances loss gradients by their magnitude similarity (SAM-GS, 2025)"),
+        P("gcond", {}, "accumulates gradients before resolving conflicts (GCond, 2025)"),
+    ),
     "no progress": (
         P("learning_rate", {"factor": 3.0}, "a flat loss with finite gradients suggests a step too small"),
         P("init", {"scheme": "kaiming"}, "a poorly scaled init can stall the start"),

@@ -16,7 +16,8 @@ TIER_OF = {"act_rms": "economy", "act_mean": "economy", "act_max": "economy",
            "act_max_median": "economy", "dead_fraction": "economy", "grad_norm": "economy",
            "weight_norm": "economy", "update_ratio": "economy (needs optimizer=)",
            "act_grad_norm": "economy", "bias_shift": "business", "eff_lr": "business",
-           "grad_noise": "business", "grad_snr": "business", "loss": "mon.log(loss=loss)"}
+           "grad_noise": "business", "grad_snr": "business", "loss": "mon.log(loss=loss)",
+           "cos_min": "RunLog.log_many(step, layerwise.multiloss.conflict_rows(...))"}
 
 
 @dataclass

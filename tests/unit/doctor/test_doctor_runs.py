@@ -38,7 +38,8 @@ def test_a_healthy_run_is_clean(tmp_path):
     train(tmp_path / "ok")
     result = diagnose(tmp_path / "ok")
     assert result.healthy, result.text()
-    assert result.skipped == {}  # the economy tier and the loss feed every rule
+    # the economy tier and the loss feed every rule but the multi-loss one
+    assert list(result.skipped) == ["gradient_conflict"]
 
 
 def test_a_dead_block_is_found_at_its_layer_from_the_start(tmp_path):

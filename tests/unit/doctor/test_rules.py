@@ -117,6 +117,20 @@ def test_a_flat_loss_is_no_progress_and_a_falling_one_is_not():
     assert "no progress" not in symptoms(rows(scalars={"loss": decaying_loss(40)}))
 
 
+@pytest.mark.parametrize("median, found", [(-0.051, True), (-0.049, False)])
+def test_gradient_conflict_needs_five_negative_steps_and_a_negative_median(median, found):
+    steps = 40
+    cos = np.full((steps, 4), 0.3)
+    cos[:, 2] = median  # blocks.2: below 0 all along, median at the threshold's two sides
+    cos[10:14, 1] = -0.9  # blocks.1: four negative steps, one short of a sustained conflict
+    result = symptoms(rows(healthy(steps) | {"cos_min": cos}, {"loss": decaying_loss(steps)}))
+    assert ("gradient conflict" in result) is found
+    if found:
+        f = result["gradient conflict"]
+        assert f.layers == ("blocks.2",) and f.onset_step == 0
+        assert f.prescriptions[0].component == "pcgrad"
+
+
 def test_missing_metrics_are_listed_with_the_tier_that_records_them():
     result = diagnose(rows(scalars={"loss": decaying_loss()}))
     assert "dead_fraction [economy]" in result.skipped["dead_units"]

@@ -3,6 +3,7 @@
 from layerwise.doctor.rules import (  # noqa: F401
     dead_units,
     exploding,
+    gradient_conflict,
     loss_spike,
     massive_activations,
     nonfinite,

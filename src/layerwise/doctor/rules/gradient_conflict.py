@@ -1,0 +1,37 @@
+"""Gradient conflict: the losses of a multi-loss run pull a layer in opposite directions.
+
+Source: Gradient Surgery for Multi-Task Learning (Yu et al., NeurIPS 2020, arXiv 2001.06782):
+two task gradients conflict when their cosine is negative. Reads the per-layer ``cos_min`` rows
+that :func:`layerwise.multiloss.conflict_rows` writes (the most negative pairwise cosine); a
+layer is in conflict when its cosine stays below 0 on 5 consecutive logged steps and its median
+over the run is below -0.05 (a layer whose losses merely disagree now and then is not flagged).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layerwise.doctor._finding import Finding
+from layerwise.doctor._prescribe import prescriptions
+from layerwise.doctor._rule import rule
+from layerwise.doctor._signals import Signals, first_sustained, nan_reduce
+
+RUN, MEDIAN = 5, -0.05
+SOURCE = "PCGrad (Yu et al. 2020, arXiv 2001.06782)"
+
+
+@rule("gradient_conflict", symptom="gradient conflict", needs=("cos_min",), source=SOURCE)
+def check(s: Signals) -> Finding | None:
+    m = s.metrics.get("cos_min")
+    if m is None or len(m.steps) < RUN:
+        return None
+    median = nan_reduce(np.nanmedian, m.values, axis=0)
+    hit = (np.nan_to_num(m.values, nan=1.0) < 0.0) & (median < MEDIAN)
+    start = first_sustained(hit, RUN)
+    if start is None:
+        return None
+    layers = tuple(layer for j, layer in enumerate(m.layers) if first_sustained(hit[:, j], RUN) is not None)
+    medians = {layer: round(float(median[m.layers.index(layer)]), 4) for layer in layers}
+    return Finding("gradient conflict", layers, int(m.steps[start]),
+                   {"median_cos_min": medians, "threshold": MEDIAN},
+                   "medium", "gradient_conflict", SOURCE, prescriptions("gradient conflict"))
