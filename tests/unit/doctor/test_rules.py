@@ -85,6 +85,7 @@ def test_dead_units_at_seventy_percent(dead, found):
     assert ("dead units" in got) is found
     if found:
         assert got["dead units"].layers == ("blocks.1",) and got["dead units"].onset_step == 4
+        assert got["dead units"].prescriptions[0].component == "replace_activations"  # died training
 
 
 def test_a_loss_spike_needs_four_steps_above_twice_the_mean():
@@ -115,6 +116,14 @@ def test_update_size_outside_sagemakers_range(value, symptom):
 def test_a_flat_loss_is_no_progress_and_a_falling_one_is_not():
     assert "no progress" in symptoms(rows(scalars={"loss": np.full(40, 2.3)}))
     assert "no progress" not in symptoms(rows(scalars={"loss": decaying_loss(40)}))
+
+
+def test_units_dead_from_the_first_step_are_an_init_fault():
+    frac = np.full((20, 4), 0.3)
+    frac[:, 2] = 1.0
+    found = symptoms(rows({"dead_fraction": frac}))["dead units"]
+    assert found.onset_step == 0
+    assert [p.component for p in found.prescriptions][:2] == ["init", "replace_activations"]
 
 
 @pytest.mark.parametrize("median, found", [(-0.051, True), (-0.049, False)])

@@ -59,7 +59,7 @@ def test_a_remedy_the_model_cannot_take_is_not_applicable(tmp_path):
 
 def test_the_diagnosis_defaults_to_the_first_baseline_run(tmp_path):
     v = verify(recipes.dead, seeds=(0, 1), top_k=1, out=tmp_path)
-    assert v.symptom == "dead units" and v.checks[0].prescription.component == "replace_activations"
+    assert v.symptom == "dead units" and v.checks[0].prescription.component == "init"  # dead from step 0
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -93,9 +93,28 @@ def test_cli_verify_reads_the_recipe_from_the_run(tmp_path):
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "verify dead units: baseline re-run shows it in 2/2 seeds" in text
-    assert "replace_activations(old=relu, new_factory=leaky_relu):" in text
+    assert "init(scheme=kaiming):" in text
     assert (tmp_path / "dead-verify" / "verification.json").is_file()
     bare = tmp_path / "bare"
     train(recipes.dead(0), bare)
     result = CliRunner().invoke(app, ["doctor", str(bare), "--verify"])
     assert result.exit_code == 2 and "pass --recipe module:function" in " ".join(result.output.split())
+
+
+def test_the_built_in_example_recipes(tmp_path):
+    import doctest
+
+    from layerwise.doctor import diagnose, examples, train
+
+    assert doctest.testmod(examples).failed == 0
+    a, b = examples.dead_block(3), examples.dead_block(3)
+    assert all(torch_equal(b.batch(s), a.batch(s)) for s in (0, 299))  # a recipe is a function of the seed
+    train(examples.dead_block(0), tmp_path / "dead")
+    top = diagnose(tmp_path / "dead").top
+    assert (top.symptom, top.onset_step, top.prescriptions[0].component) == ("dead units", 0, "init")
+
+
+def torch_equal(x, y) -> bool:
+    import torch
+
+    return all(torch.equal(p, q) for p, q in zip(x, y, strict=True))

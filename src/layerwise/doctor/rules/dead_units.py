@@ -2,14 +2,15 @@
 
 Source: AUTOTRAINER (Zhang et al., ICSE 2021, dying ReLU: >= 70% of units) and DeepDiagnosis
 (Wardat et al., ICSE 2022) / SageMaker Debugger (dead units: >= 70% non-positive). Read on 3
-consecutive logged steps.
+consecutive logged steps. Units dead from the first logged step point at the initialisation
+(biases or scale), not at training, so re-initialising comes first there.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from layerwise.doctor._finding import Finding
+from layerwise.doctor._finding import Finding, Prescription
 from layerwise.doctor._prescribe import prescriptions
 from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, first_sustained, layers_where, nan_reduce
@@ -31,4 +32,13 @@ def check(s: Signals) -> Finding | None:
     return Finding("dead units", layers, int(m.steps[start]),
                    {"dead_fraction_at_onset": float(nan_reduce(np.nanmax, m.values[start])),
                     "final_max": float(nan_reduce(np.nanmax, m.values[-1])), "threshold": DEAD},
-                   "high", "dead_units", SOURCE, prescriptions("dead units"))
+                   "high", "dead_units", SOURCE, _ranked(start == 0))
+
+
+def _ranked(from_start: bool) -> tuple[Prescription, ...]:
+    usual = prescriptions("dead units")
+    if not from_start:
+        return usual
+    init = Prescription("init", {"scheme": "kaiming"}, "units dead from the first step were "
+                        "initialised dead (biases or scale): redraw the weights, zero the biases")
+    return (init, *usual)
