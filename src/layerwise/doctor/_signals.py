@@ -17,7 +17,7 @@ TIER_OF = {"act_rms": "economy", "act_mean": "economy", "act_max": "economy",
            "weight_norm": "economy", "update_ratio": "economy (needs optimizer=)",
            "act_grad_norm": "economy", "bias_shift": "business", "eff_lr": "business",
            "grad_noise": "business", "grad_snr": "business", "loss": "mon.log(loss=loss)",
-           "cos_min": "RunLog.log_many(step, layerwise.multiloss.conflict_rows(...))"}
+           "cos_min": "multiloss.conflict_rows"}
 
 
 @dataclass
