@@ -46,6 +46,7 @@ from layerwise.analysis.spectra import (
     transport_score,
 )
 from layerwise.analysis.ssim import ssim
+from layerwise.analysis.transformer_probe import TransformerProbe, attention_blocks
 
 __all__ = [
     "LevelSetResult",
@@ -62,6 +63,8 @@ __all__ = [
     "HessianEigen",
     "MinibatchCKA",
     "OpposingSignals",
+    "TransformerProbe",
+    "attention_blocks",
     "SignalStep",
     "SolutionProfile",
     "SolveResult",

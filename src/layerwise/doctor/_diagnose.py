@@ -11,8 +11,7 @@ from layerwise.doctor._finding import SEVERITIES, Diagnosis, Finding
 from layerwise.doctor._rule import RULES
 from layerwise.doctor._signals import TIER_OF, Signals, load
 
-NOT_COVERED = ("attention-entropy collapse", "attention-logit growth", "rank collapse",
-               "unused depth", "saturation")
+NOT_COVERED = ("saturation",)
 
 
 def diagnose(run: str | Path | Signals) -> Diagnosis:
@@ -28,8 +27,8 @@ def diagnose(run: str | Path | Signals) -> Diagnosis:
                          "flushed one")
     for r in RULES:
         if not any(signals.has(n) for n in r.needs):
-            needs = (f"{n} [{TIER_OF.get(n, 'Monitor')}]" for n in r.needs)
-            out.skipped[r.name] = "needs " + " or ".join(needs)
+            tiers = " / ".join(dict.fromkeys(TIER_OF.get(n, "Monitor") for n in r.needs))
+            out.skipped[r.name] = f"needs {' or '.join(r.needs)} [{tiers}]"
             continue
         finding = r.check(signals)
         if finding is not None:
@@ -48,7 +47,15 @@ CONSEQUENCES = {
     "vanishing gradients": {"update too small", "no progress"},
     "update too small": {"no progress"},
     "update too large": {"loss spike", "no progress"},
+    "attention-logit growth": {"attention-entropy collapse", "rank collapse", "loss spike",
+                               "no progress", "exploding gradients", "massive activations"},
+    "attention-entropy collapse": {"rank collapse", "loss spike", "no progress"},
+    "rank collapse": {"no progress", "vanishing gradients"},
 }
+
+
+# symptoms judged over the whole run (their onset is the run's start), explained by a cause at any step
+WHOLE_RUN = {"no progress"}
 
 
 def explain(findings: list[Finding]) -> list[Finding]:
@@ -57,7 +64,8 @@ def explain(findings: list[Finding]) -> list[Finding]:
     marked = []
     for i, f in enumerate(findings):
         cause = next((g for g in findings[:i] if f.symptom in CONSEQUENCES.get(g.symptom, ())
-                      and (g.onset_step or 0) <= (f.onset_step or 0) and not g.explained_by), None)
+                      and (f.symptom in WHOLE_RUN or (g.onset_step or 0) <= (f.onset_step or 0))
+                      and not g.explained_by), None)
         marked.append(replace(f, explained_by=cause.symptom) if cause else f)
     return sorted(marked, key=lambda f: f.explained_by is not None)
 

@@ -75,8 +75,20 @@ class Diagnosis:
                 settings = ", ".join(f"{k}={v}" for k, v in p.settings.items())
                 lines.append(f"    {i}. {p.component}({settings}): {p.why}")
         if self.skipped:
-            lines.append("  not checked: " + "; ".join(f"{r} ({why})" for r, why in self.skipped.items()))
+            lines.append("  not checked: " + _skipped(self.skipped))
         return "\n".join(lines)
+
+
+def _skipped(skipped: dict[str, str]) -> str:
+    """Rules that could not run, grouped by what records their metrics: "a, b (needs x or y [tier])"."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for rule_name, why in skipped.items():
+        needs, _, tier = why.removeprefix("needs ").partition(" [")
+        rules, metrics = groups.setdefault(tier, ([], []))
+        rules.append(rule_name)
+        metrics += [m for m in needs.split(" or ") if m not in metrics]
+    return "; ".join(f"{', '.join(rules)} (needs {' or '.join(metrics)} [{tier})"
+                     for tier, (rules, metrics) in groups.items())
 
 
 def _fmt(v: Any) -> str:

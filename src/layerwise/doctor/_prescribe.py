@@ -63,6 +63,28 @@ PRESCRIPTIONS: dict[str, tuple[P, ...]] = {
         P("samgs", {}, "rebalances loss gradients by their magnitude similarity (SAM-GS, 2025)"),
         P("gcond", {}, "accumulates gradients before resolving conflicts (GCond, 2025)"),
     ),
+    "attention-logit growth": (
+        P("qk_norm", {}, "QK-norm (Dehghani et al. 2023) bounds every logit by sqrt(d_head)"),
+        P("learning_rate", {"factor": 0.3}, "logits grow fastest at high learning rates "
+          "(Wortsman et al. 2023)"),
+    ),
+    "attention-entropy collapse": (
+        P("qk_norm", {}, "normalised queries and keys keep the logits, and the entropy, in range"),
+        P("learning_rate", {"factor": 0.3}, "entropy collapses under steps too large for the "
+          "attention logits (Zhai et al. 2023)"),
+    ),
+    "rank collapse": (
+        P("norm_placement", {"placement": "peri"}, "output norms keep each branch's update in scale "
+          "with the residual that carries token identity (Kim et al. 2025)"),
+        P("learning_rate", {"factor": 0.3}, "a smaller step keeps attention from averaging the "
+          "tokens into one"),
+    ),
+    "unused depth": (
+        P("layernorm_scaling", {}, "LayerNorm Scaling (Sun et al. 2025) keeps deep Pre-LN blocks "
+          "from becoming identities"),
+        P("norm_placement", {"placement": "peri"}, "Peri-LN keeps every block's contribution in "
+          "scale with the stream"),
+    ),
     "no progress": (
         P("learning_rate", {"factor": 3.0}, "a flat loss with finite gradients suggests a step too small"),
         P("init", {"scheme": "kaiming"}, "a poorly scaled init can stall the start"),

@@ -44,10 +44,30 @@ def apply(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -
             raise NotApplicable("the model has no activation to put a norm before")
         optimizer.add_param_group({"params": new})
         return optimizer
+    if p.component in ("qk_norm", "norm_placement", "layernorm_scaling"):
+        return _edit(p, model, optimizer)
     if p.component in ("clip_per_layer", "add_noise", "project_to_init_norm"):
         return _transformed(p, model, optimizer)
     raise NotApplicable(f"{p.component} is not applied automatically yet; apply it by hand "
                         "(see its docstring) and re-run")
+
+
+def _edit(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """A model edit of layerwise.nn; the parameters it adds join the optimizer as a new group."""
+    from layerwise.nn import add_qk_norm, apply_layernorm_scaling, apply_norm_placement
+
+    edit = {"qk_norm": lambda: add_qk_norm(model),
+            "norm_placement": lambda: apply_norm_placement(model, p.settings.get("placement", "peri")),
+            "layernorm_scaling": lambda: apply_layernorm_scaling(model)}[p.component]
+    known = {id(q) for g in optimizer.param_groups for q in g["params"]}
+    try:
+        edit()
+    except (LookupError, ValueError, TypeError) as err:
+        raise NotApplicable(f"{p.component} does not fit this model: {err}") from None
+    new = [q for q in model.parameters() if id(q) not in known]
+    if new:
+        optimizer.add_param_group({"params": new})
+    return optimizer
 
 
 def _reinit(model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:

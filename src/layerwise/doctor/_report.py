@@ -20,6 +20,10 @@ EVIDENCE = {
     "loss spike": ("loss", False, None),
     "no progress": ("loss", False, None),
     "non-finite values": ("loss", False, None),
+    "attention-logit growth": ("attn_logit_max", True, "threshold"),
+    "attention-entropy collapse": ("attn_entropy", False, "threshold"),
+    "rank collapse": ("token_spread", False, "threshold"),
+    "unused depth": ("block_contrib", True, "threshold"),
 }
 
 

@@ -4,7 +4,9 @@ A *recipe* is a function ``recipe(seed) -> Setup`` (importable as ``"module:func
 a fresh model, optimizer and data stream from the seed alone, so two calls with one seed train the
 same run. :func:`train` runs a setup under a Monitor (economy tier, loss logged) and returns its
 target metric: the held-out loss at the end, lower is better; a run whose loss went non-finite
-stops there and scores ``inf``.
+stops there and scores ``inf``. A model with layerwise attention also gets a
+:class:`layerwise.analysis.TransformerProbe` on the held-out inputs every ``probe_every`` steps,
+so the attention, rank-collapse and depth rules have rows to read.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Setup:
     steps: int
     held_out: Batch
     before_step: Callable[[int, Setup], None] | None = None
+    probe_every: int = 10
 
 
 def load_recipe(target: str) -> Callable[[int], Setup]:
@@ -68,11 +71,14 @@ def train(setup: Setup, log: str | Path, *, meta: dict | None = None) -> float:
     from layerwise import Monitor
 
     model, opt = setup.model, setup.optimizer
+    probe = _probe(setup)
     with Monitor(model, optimizer=_torch_optimizer(opt), log=log, on_nonfinite="record",
                  overwrite=True, meta=meta) as mon:
         for step in range(setup.steps):
             if setup.before_step is not None:
                 setup.before_step(step, setup)
+            if probe is not None:
+                probe.log(step, mon)
             x, y = setup.batch(step)
             with mon.step(step):
                 loss = setup.loss_fn(model(x), y)
@@ -83,6 +89,16 @@ def train(setup: Setup, log: str | Path, *, meta: dict | None = None) -> float:
             opt.step()
             opt.zero_grad()
     return held_out_loss(setup)
+
+
+def _probe(setup: Setup):
+    """A transformer probe on (up to 16 of) the held-out inputs, or None for other models."""
+    from layerwise.analysis import TransformerProbe
+
+    try:
+        return TransformerProbe(setup.model, setup.held_out[0][:16], every=setup.probe_every)
+    except ValueError:
+        return None
 
 
 def _torch_optimizer(opt: Any) -> torch.optim.Optimizer:

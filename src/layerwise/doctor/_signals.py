@@ -12,12 +12,14 @@ import numpy as np
 
 from layerwise.monitor.runlog import RunLog
 
+PROBE = "analysis.TransformerProbe"
 TIER_OF = {"act_rms": "economy", "act_mean": "economy", "act_max": "economy",
            "act_max_median": "economy", "dead_fraction": "economy", "grad_norm": "economy",
            "weight_norm": "economy", "update_ratio": "economy (needs optimizer=)",
            "act_grad_norm": "economy", "bias_shift": "business", "eff_lr": "business",
            "grad_noise": "business", "grad_snr": "business", "loss": "mon.log(loss=loss)",
-           "cos_min": "multiloss.conflict_rows"}
+           "cos_min": "multiloss.conflict_rows", "attn_entropy": PROBE, "attn_logit_max": PROBE,
+           "token_spread": PROBE, "block_contrib": PROBE}
 
 
 @dataclass
@@ -94,6 +96,17 @@ def first_sustained(mask: np.ndarray, run: int) -> int | None:
         if count >= run:
             return i - run + 1
     return None
+
+
+def sustained(s: Signals, metric: str, hit, run: int) -> tuple[Layered, int, tuple[str, ...]] | None:
+    """Where ``hit(values)`` (a steps x layers mask of ``metric``) holds on ``run`` consecutive
+    rows: the metric, the first such row and the layers; None when it never does."""
+    m = s.metrics.get(metric)
+    if m is None or len(m.steps) < run:
+        return None
+    mask = hit(m.values)
+    start = first_sustained(mask, run)
+    return None if start is None else (m, start, layers_where(mask, m.layers, start, run))
 
 
 def layers_where(mask: np.ndarray, layers: list[str], start: int, run: int) -> tuple[str, ...]:

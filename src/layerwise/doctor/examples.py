@@ -1,4 +1,5 @@
-"""Ready recipes for trying the doctor on built-in data: a digits MLP with a known fault.
+"""Ready recipes for trying the doctor on built-in data: a digits MLP and a Markov-chain GPT,
+healthy or with a known fault.
 
 Each is a function of the seed returning a :class:`layerwise.doctor.Setup`, so
 ``layerwise doctor RUN --verify`` can rebuild it (log it with
@@ -57,3 +58,30 @@ def dead_block(seed: int) -> Setup:
 def too_hot(seed: int) -> Setup:
     """A learning rate 40x too large (2.0): the loss blows up within a few steps."""
     return digits_mlp(seed, lr=2.0)
+
+
+def gpt_markov(seed: int, *, lr: float = 3e-3, steps: int = 200, n_layer: int = 4,
+               placement: str = "pre") -> Setup:
+    """A 4-block GPT (d 64, 4 heads, context 32) learning a random order-1 Markov chain over 64
+    tokens, Adam; held-out windows from the chain's validation split."""
+    from layerwise.data import markov_tokens
+    from layerwise.models import GPT
+
+    corpus = markov_tokens(vocab_size=64, n_tokens=60_000, seed=seed)
+    torch.manual_seed(seed)
+    model = GPT(n_layer=n_layer, d_model=64, n_head=4, seq_len=32, vocab_size=64, placement=placement)
+    draws = torch.Generator().manual_seed(seed)
+    windows = [corpus.batch(32, 32, generator=draws) for _ in range(steps)]
+    held = corpus.batch(64, 32, split="val", generator=torch.Generator().manual_seed(10_000 + seed))
+
+    def loss_fn(logits, y):
+        return F.cross_entropy(logits.flatten(0, 1), y.flatten())
+
+    return Setup(model, torch.optim.Adam(model.parameters(), lr=lr), windows.__getitem__, loss_fn,
+                 steps, held)
+
+
+def gpt_hot(seed: int) -> Setup:
+    """The Markov GPT at Adam lr 3e-2 (10x): its attention logits grow into the thousands and
+    block 0's attention collapses onto single keys (Wortsman et al. 2023, arXiv 2309.14322)."""
+    return gpt_markov(seed, lr=3e-2)

@@ -2,9 +2,11 @@
 
 The default path calls ``F.scaled_dot_product_attention`` and never materialises the attention
 matrix. With ``explicit = True`` (set for one call by :func:`capture_attention`, or permanently by
-the user) the module computes ``softmax(masked q k^T / sqrt(d_head))`` itself and passes it through
-the ``nn.Identity`` submodule ``probs``: a hook point, as in TransformerLens, so a forward hook on
-``blocks.N.attn.probs`` sees the (B, n_head, T, T) probabilities.
+the user) the module computes ``softmax(masked q k^T / sqrt(d_head))`` itself and passes the
+scaled, masked logits through the ``nn.Identity`` submodule ``logits`` and the probabilities
+through ``probs``: hook points, as in TransformerLens, so a forward hook on
+``blocks.N.attn.probs`` sees the (B, n_head, T, T) probabilities. ``q_norm`` and ``k_norm``
+(identity unless :func:`layerwise.nn.add_qk_norm` set them) act on each head's queries and keys.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class SelfAttention(nn.Module):
         self.dropout = dropout
         self.explicit = False
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.q_norm: nn.Module = nn.Identity()
+        self.k_norm: nn.Module = nn.Identity()
+        self.logits = nn.Identity()
         self.probs = nn.Identity()
         self.attn_drop = nn.Dropout(dropout)
         self.proj = nn.Linear(d_model, d_model, bias=bias)
@@ -46,7 +51,8 @@ class SelfAttention(nn.Module):
         b, t, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=-1)
         shape = (b, t, self.n_head, d // self.n_head)
-        return tuple(z.view(shape).transpose(1, 2) for z in (q, k, v))  # type: ignore[return-value]
+        q, k, v = (z.view(shape).transpose(1, 2) for z in (q, k, v))
+        return self.q_norm(q), self.k_norm(k), v
 
     def _explicit(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         t = q.shape[-2]
@@ -54,7 +60,7 @@ class SelfAttention(nn.Module):
         if self.causal:
             mask = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
             scores = scores.masked_fill(mask, float("-inf"))
-        probs = self.probs(scores.softmax(dim=-1))
+        probs = self.probs(self.logits(scores).softmax(dim=-1))
         return self.attn_drop(probs) @ v
 
     def forward(self, x: Tensor) -> Tensor:

@@ -13,6 +13,7 @@ from layerwise.nn.norm_edits import OutputNorm, apply_layernorm_scaling, apply_n
 from layerwise.nn.norms import NORMS, make_norm
 from layerwise.nn.parallel import ParallelResidual, SequentialResidual, higher_order_ratio, parallelize
 from layerwise.nn.proximal_matching import ProximalMatchingLoss, proximal_matching_loss
+from layerwise.nn.qk_norm import add_qk_norm
 from layerwise.nn.revcol import ClampedScale, RevColumns
 from layerwise.nn.reversible import (
     CouplingStep,
@@ -27,6 +28,7 @@ from layerwise.nn.sparse_memory import SparseMemoryLayer
 from layerwise.nn.tract import TrAct
 
 __all__ = [
+    "add_qk_norm",
     "LearnedProximalNetwork",
     "ProximalMatchingLoss",
     "proximal_matching_loss",

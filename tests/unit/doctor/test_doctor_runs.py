@@ -38,8 +38,9 @@ def test_a_healthy_run_is_clean(tmp_path):
     train(tmp_path / "ok")
     result = diagnose(tmp_path / "ok")
     assert result.healthy, result.text()
-    # the economy tier and the loss feed every rule but the multi-loss one
-    assert list(result.skipped) == ["gradient_conflict"]
+    # the economy tier and the loss feed every rule but the multi-loss and transformer-probe ones
+    assert set(result.skipped) == {"gradient_conflict", "attention_entropy", "attention_logits",
+                                   "rank_collapse", "unused_depth"}
 
 
 def test_a_dead_block_is_found_at_its_layer_from_the_start(tmp_path):

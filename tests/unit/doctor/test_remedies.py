@@ -83,3 +83,19 @@ def test_what_cannot_be_applied_says_why():
         apply(P("replace_activations", {"old": "tanh", "new_factory": "elu"}, ""), model, opt)
     with pytest.raises(NotApplicable, match="no Linear or conv"):
         apply(P("init", {}, ""), nn.Sequential(nn.ReLU()), opt)
+
+
+def test_transformer_edits_join_the_optimizer():
+    from layerwise.models import GPT
+
+    torch.manual_seed(0)
+    model = GPT(n_layer=2, d_model=16, n_head=2, seq_len=8, vocab_size=20)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    n = len(list(model.parameters()))
+    assert apply(P("qk_norm", {}, ""), model, opt) is opt
+    assert len(opt.param_groups) == 2 and len(opt.param_groups[1]["params"]) == 2 * 2 * 2
+    apply(P("norm_placement", {"placement": "peri"}, ""), model, opt)
+    held = sum(len(g["params"]) for g in opt.param_groups)
+    assert held == len(list(model.parameters())) > n + 8  # every new gain and bias is trained
+    with pytest.raises(NotApplicable, match="does not fit this model"):
+        apply(P("qk_norm", {}, ""), *fresh())

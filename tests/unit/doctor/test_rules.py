@@ -140,6 +140,75 @@ def test_gradient_conflict_needs_five_negative_steps_and_a_negative_median(media
         assert f.prescriptions[0].component == "pcgrad"
 
 
+def probe(values: dict[str, np.ndarray]):
+    """Signals with transformer-probe rows every 10 steps next to a healthy economy tier."""
+    steps = 10 * len(next(iter(values.values())))
+    cols = rows(healthy(steps), {"loss": decaying_loss(steps)}).metrics
+    signals = rows(values, {"loss": decaying_loss(steps)})
+    for m in signals.metrics.values():
+        m.steps = m.steps * 10
+    signals.metrics.update(cols)
+    return symptoms(signals)
+
+
+@pytest.mark.parametrize("peak, found", [(50.0, True), (49.9, False)])
+def test_attention_logit_growth_at_fifty_and_ten_times_the_start(peak, found):
+    logits = np.full((8, 4), 2.0)
+    logits[3:5, 0] = peak  # blocks.0, probes 3-4 (steps 30, 40)
+    logits[5:, 2] = 60.0  # blocks.2 crosses 50 on one probe at a time only
+    logits[6, 2] = 2.0
+    got = probe({"attn_logit_max": logits})
+    assert ("attention-logit growth" in got) is found
+    if found:
+        f = got["attention-logit growth"]
+        assert (f.layers, f.onset_step, f.prescriptions[0].component) == (("blocks.0",), 30, "qk_norm")
+    started_high = np.full((8, 4), 60.0)  # large from the first probe on: no growth
+    assert "attention-logit growth" not in probe({"attn_logit_max": started_high})
+
+
+@pytest.mark.parametrize("low, found", [(0.099, True), (0.1, False)])
+def test_attention_entropy_collapse_below_a_tenth_of_a_nat(low, found):
+    entropy = np.full((6, 4), 2.0)
+    entropy[2:, 3] = low
+    got = probe({"attn_entropy": entropy})
+    assert ("attention-entropy collapse" in got) is found
+    if found:
+        assert got["attention-entropy collapse"].layers == ("blocks.3",)
+        assert got["attention-entropy collapse"].onset_step == 20
+
+
+@pytest.mark.parametrize("spread, found", [(0.049, True), (0.05, False)])
+def test_rank_collapse_when_tokens_differ_by_under_five_percent(spread, found):
+    values = np.full((5, 4), 0.9)
+    values[1:, 1:] = spread
+    got = probe({"token_spread": values})
+    assert ("rank collapse" in got) is found
+    if found:
+        assert got["rank collapse"].layers == ("blocks.1", "blocks.2", "blocks.3")
+
+
+def test_unused_depth_needs_the_last_three_probes_under_one_percent():
+    contrib = np.full((6, 4), 0.3)
+    contrib[2:, 3] = 0.005  # idle from probe 2 (step 20) on
+    contrib[3:, 2] = 0.005
+    contrib[4, 2] = 0.02  # blocks.2 came back once within the last three probes
+    f = probe({"block_contrib": contrib})["unused depth"]
+    assert (f.layers, f.onset_step, f.severity) == (("blocks.3",), 20, "low")
+
+
+def test_logit_growth_explains_the_collapse_and_the_stall_that_follow():
+    logits, entropy = np.full((8, 4), 1.0), np.full((8, 4), 2.0)
+    logits[2:, 0], entropy[4:, 0] = 80.0, 0.01
+    steps = 80
+    signals = rows({"attn_logit_max": logits, "attn_entropy": entropy}, {"loss": np.full(steps, 4.0)})
+    for m in signals.metrics.values():
+        m.steps = m.steps * 10
+    found = diagnose(signals).findings
+    assert [(f.symptom, f.explained_by) for f in found] == [
+        ("attention-logit growth", None), ("attention-entropy collapse", "attention-logit growth"),
+        ("no progress", "attention-logit growth")]
+
+
 def test_missing_metrics_are_listed_with_the_tier_that_records_them():
     result = diagnose(rows(scalars={"loss": decaying_loss()}))
     assert "dead_fraction [economy]" in result.skipped["dead_units"]
