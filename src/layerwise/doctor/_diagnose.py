@@ -11,7 +11,7 @@ from layerwise.doctor._finding import SEVERITIES, Diagnosis, Finding
 from layerwise.doctor._rule import RULES
 from layerwise.doctor._signals import TIER_OF, Signals, load
 
-NOT_COVERED = ("saturation",)
+NOT_COVERED: tuple[str, ...] = ()
 
 
 def diagnose(run: str | Path | Signals) -> Diagnosis:
@@ -46,6 +46,7 @@ CONSEQUENCES = {
     "dead units": {"vanishing gradients", "update too small", "no progress"},
     "vanishing gradients": {"update too small", "no progress"},
     "update too small": {"no progress"},
+    "saturation": {"vanishing gradients", "update too small", "no progress"},
     "update too large": {"loss spike", "no progress"},
     "attention-logit growth": {"attention-entropy collapse", "rank collapse", "loss spike",
                                "no progress", "exploding gradients", "massive activations"},

@@ -58,6 +58,13 @@ PRESCRIPTIONS: dict[str, tuple[P, ...]] = {
         P("noise_adaptive_muon", {}, "per-layer learning rates that follow each layer's "
           "gradient noise (Muon with noise-adaptive rates)"),
     ),
+    "saturation": (
+        P("insert_norm_before_activations", {"norm": "layer"}, "normalised pre-activations stay in "
+          "the bounded activation's sloped range"),
+        P("learning_rate", {"factor": 0.3}, "large steps drive pre-activations to the flat ends"),
+        P("replace_activations", {"old": "tanh", "new_factory": "elu"}, "ELU (Clevert et al. 2016) "
+          "does not saturate for positive inputs (unbounded: keep the weights' scale in check)"),
+    ),
     "gradient conflict": (
         P("pcgrad", {}, "projects each loss's gradient off the ones it conflicts with (Yu et al. 2020)"),
         P("samgs", {}, "rebalances loss gradients by their magnitude similarity (SAM-GS, 2025)"),

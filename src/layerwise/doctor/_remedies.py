@@ -25,7 +25,7 @@ def apply(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -
             group["lr"] *= s["factor"]
         return optimizer
     if p.component == "init":
-        return _reinit(model, optimizer)
+        return _reinit(model, optimizer, s.get("scheme", "kaiming"))
     if p.component == "replace_activations":
         from layerwise.nn import replace_activations
 
@@ -70,13 +70,19 @@ def _edit(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -
     return optimizer
 
 
-def _reinit(model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
-    """He (Kaiming) normal init of every Linear and conv weight, zero biases, in place."""
+def _reinit(model: nn.Module, optimizer: torch.optim.Optimizer, scheme: str) -> torch.optim.Optimizer:
+    """He (Kaiming, ReLU gain) or Glorot (Xavier) normal init of every Linear and conv weight,
+    zero biases, in place."""
+    if scheme not in ("kaiming", "xavier"):
+        raise NotApplicable(f"init scheme {scheme!r} is not one of 'kaiming', 'xavier'")
     touched = False
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if scheme == "kaiming":
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                else:
+                    nn.init.xavier_normal_(m.weight)
                 if m.bias is not None:
                     m.bias.zero_()
                 touched = True

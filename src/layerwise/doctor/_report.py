@@ -14,6 +14,7 @@ EVIDENCE = {
     "exploding gradients": ("grad_norm", True, None),
     "vanishing gradients": ("grad_norm", True, "norm_threshold"),
     "dead units": ("dead_fraction", False, "threshold"),
+    "saturation": ("act_rms", False, "threshold"),
     "massive activations": ("act_max_median", True, "threshold"),
     "update too large": ("update_ratio", True, None),
     "update too small": ("update_ratio", True, None),

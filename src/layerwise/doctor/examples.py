@@ -85,3 +85,15 @@ def gpt_hot(seed: int) -> Setup:
     """The Markov GPT at Adam lr 3e-2 (10x): its attention logits grow into the thousands and
     block 0's attention collapses onto single keys (Wortsman et al. 2023, arXiv 2309.14322)."""
     return gpt_markov(seed, lr=3e-2)
+
+
+def saturated(seed: int) -> Setup:
+    """The digits MLP with tanh units and weights drawn at std 1 (8x Glorot's scale): every
+    block's outputs sit near +-1 from the first step."""
+    from layerwise.models import MLP
+
+    setup = digits_mlp(seed)
+    torch.manual_seed(seed)
+    setup.model = MLP(in_dim=64, out_dim=10, depth=4, width=64, act="tanh", init=1.0)
+    setup.optimizer = torch.optim.SGD(setup.model.parameters(), lr=0.05)
+    return setup

@@ -41,6 +41,15 @@ def test_init_redraws_kaiming_weights_and_zero_biases():
     assert 0.3 < float(w.detach().std()) < 0.7
 
 
+def test_init_xavier_uses_glorots_scale():
+    model, opt = fresh()
+    apply(P("init", {"scheme": "xavier"}, ""), model, opt)
+    w = model.blocks[1].linear.weight.detach()  # 8 x 8: std sqrt(2 / (8 + 8)) = 0.354
+    assert 0.2 < float(w.std()) < 0.5
+    with pytest.raises(NotApplicable, match="not one of"):
+        apply(P("init", {"scheme": "lecun"}, ""), model, opt)
+
+
 def test_replace_activations_and_insert_norm_edit_the_model():
     model, opt = fresh()
     apply(P("replace_activations", {"old": "relu", "new_factory": "elu"}, ""), model, opt)

@@ -209,6 +209,21 @@ def test_logit_growth_explains_the_collapse_and_the_stall_that_follow():
         ("no progress", "attention-logit growth")]
 
 
+@pytest.mark.parametrize("rms, peak, found", [(0.9, 1.0, True), (0.899, 1.0, False), (0.95, 1.01, False)])
+def test_saturation_needs_bounded_outputs_with_rms_at_point_nine(rms, peak, found):
+    values = healthy(30)
+    values["act_rms"], values["act_max"] = np.full((30, 4), 0.5), np.full((30, 4), 0.99)
+    values["act_rms"][5:, 0], values["act_max"][5:, 0] = rms, peak
+    got = symptoms(rows(values))
+    assert ("saturation" in got) is found
+    if found:
+        f = got["saturation"]
+        assert (f.layers, f.onset_step) == (("blocks.0",), 5)
+        assert f.prescriptions[0].component == "insert_norm_before_activations"  # saturated in training
+        values["act_rms"][:, 0] = rms  # saturated from the first step: the init comes first
+        assert symptoms(rows(values))["saturation"].prescriptions[0].settings == {"scheme": "xavier"}
+
+
 def test_missing_metrics_are_listed_with_the_tier_that_records_them():
     result = diagnose(rows(scalars={"loss": decaying_loss()}))
     assert "dead_fraction [economy]" in result.skipped["dead_units"]

@@ -10,6 +10,7 @@ from layerwise.doctor.rules import (  # noqa: F401
     massive_activations,
     nonfinite,
     rank_collapse,
+    saturation,
     stalled,
     unused_depth,
     update_size,
