@@ -9,7 +9,9 @@ Student-t interval of the per-seed differences, ``layerwise.studies._stats``):
   interval of treated - baseline lies below 0);
 - ``harm``: the interval lies above 0 (the remedy made the target metric worse);
 - ``symptom gone, no gain shown`` / ``not fixed``: neither; the symptom is gone in every seed, or not;
-- ``not applicable``: the remedy cannot be applied to this model automatically (and why).
+- ``not applicable``: the remedy cannot be applied to this model automatically (and why);
+- ``not judged``: the baseline re-run shows the symptom in no seed (the recipe does not reproduce
+  the run), so there is nothing for a remedy to remove; nothing else is re-run.
 
 The target metric is the held-out loss at the end, capped at that of the untrained network: a
 run that diverged (non-finite) or ended worse than it started scores "no better than not
@@ -67,7 +69,7 @@ class Verification:
         for c in self.checks:
             p = c.prescription
             head = f"- {p.component}({', '.join(f'{k}={v}' for k, v in p.settings.items())}): {c.verdict}"
-            if c.verdict == "not applicable":
+            if c.verdict in ("not applicable", "not judged"):
                 lines.append(f"{head} ({c.reason})")
                 continue
             lines.append(f"{head}; symptom gone in {sum(c.gone)}/{len(c.gone)} seeds; treated - baseline "
@@ -93,6 +95,10 @@ def verify(recipe: Recipe | str, diagnosis: Diagnosis | None = None, *, seeds: S
     result = Verification(target.symptom, list(seeds), baseline,
                           [_has(d, target.symptom) for d in runs])
     for rank, p in enumerate(target.prescriptions[:top_k], 1):
+        if not any(result.reproduced):
+            result.checks.append(Check(p, "not judged", reason=f"no baseline re-run shows {target.symptom}: "
+                                       "the recipe does not reproduce the diagnosed run"))
+            continue
         say(f"prescription {rank}: {p.component}")
         folder = out / f"rx{rank}-{p.component}"
         result.checks.append(_check_one(fn, seeds, p, target.symptom, baseline, folder))

@@ -17,9 +17,9 @@ def _task(seed: int):
 
 
 def _setup(seed: int, *, lr: float, steps: int = 150, dead_block: int | None = None,
-           init: str | float = "kaiming", depth: int = 4) -> Setup:
+           init: str | float = "kaiming", depth: int = 4, act: str = "relu") -> Setup:
     torch.manual_seed(seed)
-    model = MLP(in_dim=8, out_dim=3, depth=depth, width=16, init=init)
+    model = MLP(in_dim=8, out_dim=3, depth=depth, width=16, init=init, act=act)
     if dead_block is not None:  # every pre-activation of one block far below zero
         with torch.no_grad():
             model.blocks[dead_block].linear.bias.fill_(-50.0)
@@ -31,6 +31,11 @@ def _setup(seed: int, *, lr: float, steps: int = 150, dead_block: int | None = N
 def dead(seed: int) -> Setup:
     """Block 1 dead from the start."""
     return _setup(seed, lr=0.05, dead_block=1)
+
+
+def saturated(seed: int) -> Setup:
+    """Tanh units with weights at std 2: outputs near +-1 from the first step."""
+    return _setup(seed, lr=0.05, act="tanh", init=2.0)
 
 
 def healthy(seed: int) -> Setup:

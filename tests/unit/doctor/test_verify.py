@@ -32,7 +32,7 @@ def test_reinitialising_a_dead_block_is_confirmed_and_freezing_is_harm(tmp_path)
     v = verify(f"{RECIPES}:dead", finding("dead units", fixes), seeds=(0, 1, 2), top_k=1, out=tmp_path / "a")
     assert v.checks[0].verdict == "confirmed", v.text()
     assert v.checks[0].gone == [True] * 3 and v.checks[0].ci[1] < 0
-    h = verify(f"{RECIPES}:healthy", finding("no progress", frozen), seeds=range(5), top_k=1,
+    h = verify(f"{RECIPES}:saturated", finding("saturation", frozen), seeds=range(5), top_k=1,
                out=tmp_path / "b")
     assert h.checks[0].verdict == "harm" and h.checks[0].ci[0] > 0, h.text()
     # a frozen network keeps its untrained loss, which is the cap: treated = untrained, per seed
@@ -74,6 +74,14 @@ def test_bad_arguments(tmp_path, kwargs, message):
                 out=tmp_path) | kwargs
     with pytest.raises(ValueError, match=message):
         verify(args.pop("recipe"), **args)
+
+
+def test_a_recipe_that_does_not_reproduce_the_symptom_is_not_judged(tmp_path):
+    p = Prescription("learning_rate", {"factor": 0.0}, "")
+    v = verify(recipes.healthy, finding("dead units", p, p), seeds=(0, 1), top_k=2, out=tmp_path)
+    assert v.reproduced == [False, False]
+    assert [c.verdict for c in v.checks] == ["not judged"] * 2 and "does not reproduce" in v.checks[0].reason
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["baseline-s0", "baseline-s1", "verification.json"]
 
 
 def test_a_healthy_diagnosis_has_nothing_to_verify(tmp_path):
