@@ -3,6 +3,7 @@
 Every public loader is registered with ``kind="dataset"`` (see ``layerwise.list_methods``).
 """
 
+from layerwise.data._composites import Composites, digit_composites
 from layerwise.data._digits import digits, stratified_split
 from layerwise.data._entities import RELATION_PAIRS, EntityFacts, entity_facts
 from layerwise.data._fashion_mnist import fashion_mnist
@@ -30,6 +31,7 @@ def clear_caches() -> None:
 __all__ = [
     "IGNORE_INDEX",
     "SPECIAL_TOKENS",
+    "Composites",
     "DomainShift",
     "EntityFacts",
     "IdxFormatError",
@@ -42,6 +44,7 @@ __all__ = [
     "Split",
     "TextCorpus",
     "clear_caches",
+    "digit_composites",
     "digits",
     "entity_facts",
     "fashion_mnist",
