@@ -5,6 +5,7 @@ from layerwise.nn.activations import ACTIVATIONS, make_activation
 from layerwise.nn.dcdm import DCDMNet, dcdm_loss, dcdm_solve, fit_dcdm
 from layerwise.nn.depth_scaled_norm import DepthScaledNorm
 from layerwise.nn.heads import ProjectionHead, ReweightHead, pre_post_probe
+from layerwise.nn.late_fusion import LateFusion
 from layerwise.nn.lora import LoRALinear, inject_lora, lora_band, lora_parameters, merge_lora
 from layerwise.nn.lpn import LearnedProximalNetwork
 from layerwise.nn.mbconv3d import MBConv3d, mbconv3d_stack
@@ -29,6 +30,7 @@ from layerwise.nn.tract import TrAct
 
 __all__ = [
     "add_qk_norm",
+    "LateFusion",
     "LearnedProximalNetwork",
     "ProximalMatchingLoss",
     "proximal_matching_loss",
