@@ -49,8 +49,8 @@ eps 0.05 / 0.2 and per rho, clean accuracies, the share of test images matched.
 Gates: the foreground stream's clean accuracy, the fused model's at rho=0.95, and the context
 stream's texture accuracy are each above chance (0.1) + 0.5.
 
-Cost of the full size: 5 seeds x 21 s of CPU per trial (one full-size seed timed; smoke, 6
-stream epochs, takes 16 s); about 2 CPU-minutes.
+Cost of the full size: 5 seeds x about 24 s per trial; the full run took 118 s (smoke, 6 stream
+epochs, one seed: 16 s).
 """
 
 from __future__ import annotations
