@@ -1,0 +1,194 @@
+"""Faults injected into a :class:`~layerwise.doctor._setup.Setup` at an onset step: learning-rate
+changes, weight edits and batch corruption. Each ``inject(setup)`` edits the setup in place and
+chains onto any ``before_step`` or ``batch`` already there, so faults compose."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from layerwise.doctor._setup import Setup
+
+
+def _chain(setup: Setup, hook: Callable[[int, Setup], None]) -> None:
+    before = setup.before_step
+
+    def both(step: int, s: Setup) -> None:
+        if before is not None:
+            before(step, s)
+        hook(step, s)
+
+    setup.before_step = both
+
+
+def _groups(opt):
+    return getattr(opt, "optimizer", opt).param_groups
+
+
+@dataclass(frozen=True)
+class LR:
+    """Learning rate times ``factor`` from step ``at`` (until ``until``, then restored)."""
+
+    at: int
+    factor: float
+    until: int | None = None
+
+    def __call__(self, setup: Setup) -> None:
+        def hook(step: int, s: Setup) -> None:
+            if step == self.at:
+                for g in _groups(s.optimizer):
+                    g["lr"] *= self.factor
+            if self.until is not None and step == self.until:
+                for g in _groups(s.optimizer):
+                    g["lr"] /= self.factor
+
+        _chain(setup, hook)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """At step ``at``, ``fn(module)`` on the submodule ``path`` (no grad); ``freeze`` also stops
+    its parameters from training."""
+
+    at: int
+    path: str
+    fn: Callable[[nn.Module], None]
+    freeze: bool = False
+
+    def __call__(self, setup: Setup) -> None:
+        def hook(step: int, s: Setup) -> None:
+            if step != self.at:
+                return
+            module = s.model.get_submodule(self.path)
+            with torch.no_grad():
+                self.fn(module)
+            if self.freeze:
+                for p in module.parameters():
+                    p.requires_grad_(False)
+                    p.grad = None
+
+        _chain(setup, hook)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """``fn(x, y, step) -> (x, y)`` on the batches of steps ``at`` .. ``until - 1`` (to the end)."""
+
+    at: int
+    fn: Callable
+    until: int | None = None
+
+    def __call__(self, setup: Setup) -> None:
+        inner = setup.batch
+
+        def batch(step: int):
+            x, y = inner(step)
+            if step >= self.at and (self.until is None or step < self.until):
+                return self.fn(x.clone(), y.clone(), step)
+            return x, y
+
+        setup.batch = batch
+
+
+# -- weight edits (module -> None) ------------------------------------------------------------
+
+def scale(name: str, factor: float) -> Callable[[nn.Module], None]:
+    """Multiply parameter ``name`` of the module by ``factor``."""
+    def fn(m: nn.Module) -> None:
+        getattr(m, name).mul_(factor)
+    return fn
+
+
+def fill(name: str, value: float) -> Callable[[nn.Module], None]:
+    """Set every entry of parameter ``name`` to ``value`` (NaN, inf or a large negative bias)."""
+    def fn(m: nn.Module) -> None:
+        getattr(m, name).fill_(value)
+    return fn
+
+
+def poke(name: str, value: float, index: int = 0) -> Callable[[nn.Module], None]:
+    """Set one entry (flat ``index``) of parameter ``name`` to ``value``."""
+    def fn(m: nn.Module) -> None:
+        getattr(m, name).view(-1)[index] = value
+    return fn
+
+
+def zero_all(m: nn.Module) -> None:
+    for p in m.parameters():
+        p.zero_()
+
+
+def qk_scale(factor: float) -> Callable[[nn.Module], None]:
+    """Scale the query and key rows of a fused ``qkv`` projection (attention logits x factor^2)."""
+    def fn(m: nn.Module) -> None:
+        d = m.proj.in_features
+        m.qkv.weight[: 2 * d].mul_(factor)
+        m.qkv.bias[: 2 * d].mul_(factor)
+    return fn
+
+
+def uniform_attention(value_gain: float) -> Callable[[nn.Module], None]:
+    """Zero queries and keys (every query attends to all keys alike) and scale the values."""
+    def fn(m: nn.Module) -> None:
+        d = m.proj.in_features
+        m.qkv.weight[: 2 * d].zero_()
+        m.qkv.bias[: 2 * d].zero_()
+        m.qkv.weight[2 * d:].mul_(value_gain)
+    return fn
+
+
+# -- batch edits (x, y, step -> x, y) -----------------------------------------------------------
+
+def nan_inputs(x, y, step):
+    x = x.float() if not x.is_floating_point() else x
+    x.view(-1)[: x[0].numel()] = float("nan")  # the first sample
+    return x, y
+
+
+def inf_inputs(x, y, step):
+    x.view(-1)[0] = float("inf")
+    return x, y
+
+
+def shuffled_labels(classes: int) -> Callable:
+    """Labels replaced by random ones (a seeded draw per step): nothing left to learn."""
+    def fn(x, y, step):
+        g = torch.Generator().manual_seed(7919 * step + 1)
+        return x, torch.randint(0, classes, y.shape, generator=g)
+    return fn
+
+
+def one_label(label: int) -> Callable:
+    """Every label set to ``label`` (a corrupted shard)."""
+    def fn(x, y, step):
+        return x, torch.full_like(y, label)
+    return fn
+
+
+@dataclass(frozen=True)
+class Sigmoid:
+    """Every MLP block's activation replaced by a logistic sigmoid from the start (the reference
+    MLP has no sigmoid option)."""
+
+    def __call__(self, setup: Setup) -> None:
+        for block in setup.model.blocks:
+            block.act = nn.Sigmoid()
+
+
+@dataclass(frozen=True)
+class TwoLosses:
+    """The loss becomes the sum of the task loss and the same loss on labels shifted by one class
+    (``classes``), two objectives whose gradients pull the shared layers apart from step 0."""
+
+    classes: int
+
+    def __call__(self, setup: Setup) -> None:
+        task, k = setup.loss_fn, self.classes
+
+        def both(out, y):
+            return task(out, y) + task(out, (y + 1) % k)
+
+        setup.loss_fn = both

@@ -1,0 +1,147 @@
+"""Run the fault benchmark: every case x seed trained under the Monitor, diagnosed by the doctor
+and the two baselines, scored; prints the table and writes ``bench/results/faults-<tier>.json``
+and ``.md``.
+
+    python bench/faults/run.py --tier tiny      # 4 MLP cases, 1 seed, seconds
+    python bench/faults/run.py --tier smoke     # the whole catalogue x 3 seeds
+    python bench/faults/run.py --tier smoke --verify   # + confirmed-fix and harm rates (slow)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import torch  # noqa: E402
+
+from faults.baselines import BASELINES  # noqa: E402
+from faults.cases import CATALOGUE, SEEDS, tier  # noqa: E402
+from faults.score import score  # noqa: E402
+from faults.table import markdown, text_table  # noqa: E402
+from layerwise.doctor import diagnose, load  # noqa: E402
+from layerwise.doctor._setup import train  # noqa: E402
+
+METHODS = ("doctor", *BASELINES)
+
+
+def _as_dict(f) -> dict:
+    return {"symptom": f.symptom, "layers": list(f.layers), "onset_step": f.onset_step,
+            "explained_by": f.explained_by, "prescriptions": [p.component for p in f.prescriptions]}
+
+
+def run_case(case, seed: int, folder: Path) -> dict:
+    """Train one case with one seed; the findings of every method on its rows."""
+    setup = case.recipe(seed)
+    numel = {name: sum(p.numel() for p in m.parameters()) for name, m in setup.model.named_modules()}
+    note = ""
+    try:
+        train(setup, folder)
+    except Exception as err:  # a crash mid-run: diagnose the rows written so far, and say so
+        note = f"{type(err).__name__}: {err}"
+    signals = load(folder)
+    signals.meta["numel"] = numel
+    found = {"doctor": [_as_dict(f) for f in diagnose(signals).findings]}
+    found.update({name: [_as_dict(f) for f in fn(signals)] for name, fn in BASELINES.items()})
+    return {"case": case.name, "split": case.split, "seed": seed, "findings": found, "crash": note}
+
+
+def run(tier_name: str, *, say=print) -> list[dict]:
+    torch.set_num_threads(1)
+    jobs = [(c, s) for c in tier(tier_name) for s in SEEDS[tier_name]]
+    rows, start = [], time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (case, seed) in enumerate(jobs, 1):
+            t = time.time()
+            row = run_case(case, seed, Path(tmp) / f"run{i}")
+            rows.append(row)
+            got = [f["symptom"] for f in row["findings"]["doctor"] if not f["explained_by"]][:2]
+            crash = f" CRASH {row['crash']}" if row["crash"] else ""
+            say(f"[{i}/{len(jobs)}] {case.name} seed {seed}: doctor {got or 'healthy'} "
+                f"({time.time() - t:.1f}s, {time.time() - start:.0f}s total){crash}")
+    return rows
+
+
+def scores(rows: list[dict]) -> dict:
+    cases = {c.name: c for c in CATALOGUE}
+    out = {}
+    for split in ("all", "held_out"):
+        mine = [r for r in rows if split == "all" or r["split"] == split]
+        out[split] = {m: score(mine, cases, m) for m in METHODS}
+    return out
+
+
+def verification(rows: list[dict], tier_name: str, say=print) -> dict:
+    """Confirmed-fix and harm rates of the doctor's top prescription (``layerwise.doctor.verify``)
+    on each injected case whose first seed the doctor diagnosed right; skipped cleanly when that
+    function is not importable."""
+    try:
+        from layerwise.doctor import verify
+    except ImportError as err:
+        say(f"--verify: layerwise.doctor.verify is not importable ({err}); confirmed-fix and harm skipped")
+        return {"skipped": str(err)}
+    from faults.score import top
+
+    cases = {c.name: c for c in CATALOGUE}
+    seeds = SEEDS[tier_name] if len(SEEDS[tier_name]) >= 2 else (0, 1)
+    verdicts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in rows:
+            case = cases[row["case"]]
+            first = top(row["findings"]["doctor"])
+            right = case.accepts((first or {}).get("symptom"))
+            if case.healthy or row["seed"] != SEEDS[tier_name][0] or not right:
+                continue
+            say(f"verify {case.name} ({first['symptom']}, {first['prescriptions'][:1]})")
+            try:
+                folder = Path(tmp) / case.name.replace("/", "_")
+                result = verify(case.recipe, seeds=seeds, top_k=1, out=folder)
+                verdicts[case.name] = result.checks[0].verdict if result.checks else "no check"
+            except ValueError as err:
+                verdicts[case.name] = f"error: {err}"
+    return {"verdicts": verdicts, **{split: _rates([v for k, v in verdicts.items()
+                                                     if split == "all" or cases[k].split == split])
+                                     for split in ("all", "held_out")}}
+
+
+def _rates(verdicts: list[str]) -> dict:
+    """Confirmed-fix and harm rates over the verdicts that judged a remedy."""
+    judged = [v for v in verdicts if v in ("confirmed", "harm", "not fixed", "symptom gone, no gain shown")]
+    n = len(judged)
+    return {"judged": n, "confirmed_fix": sum(v == "confirmed" for v in judged) / n if n else None,
+            "harm": sum(v == "harm" for v in judged) / n if n else None}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tier", choices=("tiny", "smoke"), default="tiny")
+    parser.add_argument("--verify", action="store_true",
+                        help="re-run diagnosed cases with the top prescription")
+    parser.add_argument("--out", default=str(HERE.parent / "results"))
+    args = parser.parse_args(argv)
+    start = time.time()
+    rows = run(args.tier)
+    result = {"tier": args.tier, "seeds": list(SEEDS[args.tier]), "torch": torch.__version__,
+              "cases": [{**asdict(c), "recipe": repr(c.recipe)} for c in tier(args.tier)],
+              "scores": scores(rows), "rows": rows}
+    if args.verify:
+        result["verify"] = verification(rows, args.tier)
+    result["seconds"] = round(time.time() - start, 1)
+    print(text_table(result))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"faults-{args.tier}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    (out / f"faults-{args.tier}.md").write_text(markdown(result))
+    print(f"wrote {out / f'faults-{args.tier}.json'} and .md ({result['seconds']} s)")
+    return result
+
+
+if __name__ == "__main__":
+    main()
