@@ -104,8 +104,8 @@ def verification(rows: list[dict], tier_name: str, say=print) -> dict:
                 folder = Path(tmp) / case.name.replace("/", "_")
                 result = verify(case.recipe, seeds=seeds, top_k=1, out=folder)
                 verdicts[case.name] = result.checks[0].verdict if result.checks else "no check"
-            except ValueError as err:
-                verdicts[case.name] = f"error: {err}"
+            except Exception as err:  # one case's failure is reported, not fatal to the table
+                verdicts[case.name] = f"error: {type(err).__name__}: {err}"
     return {"verdicts": verdicts, **{split: _rates([v for k, v in verdicts.items()
                                                      if split == "all" or cases[k].split == split])
                                      for split in ("all", "held_out")}}
