@@ -41,6 +41,7 @@ _PROVIDERS = (
     "layerwise.optim",
     "layerwise.multiloss",
     "layerwise.analysis",
+    "layerwise.eval",
     "layerwise.depth",
     "layerwise.train",
     "layerwise.studies",

@@ -20,6 +20,7 @@ from layerwise.data._seq_maps import SmoothSeqMap, smooth_seq_map
 from layerwise.data._text import stdlib_bytes as _stdlib_bytes
 from layerwise.data._text import text_corpus
 from layerwise.data._types import Split, TextCorpus
+from layerwise.data._word_problems import WordProblems, word_problems
 
 
 def clear_caches() -> None:
@@ -43,6 +44,7 @@ __all__ = [
     "SmoothSeqMap",
     "Split",
     "TextCorpus",
+    "WordProblems",
     "clear_caches",
     "digit_composites",
     "digits",
@@ -62,5 +64,6 @@ __all__ = [
     "stratified_split",
     "text_corpus",
     "two_moons_shift",
+    "word_problems",
     "write_idx",
 ]

@@ -1,0 +1,195 @@
+"""Study ``brevity``: does a brevity instruction shrink the large-minus-small gap on the
+inverse-scaling problems of a ladder of tiny GPTs?
+
+Brevity Constraints Reverse Performance Hierarchies in Language Models (Hakim, 2026, arXiv
+2604.00025): on the 7.7% of problems where small models beat large ones, the large models' answers
+are 59% longer, and adding "answer in under 50 words" to the prompt closes 67% of the gap (GSM8K:
+from -13.1 to +7.7 pp). Measured with :class:`layerwise.eval.PromptSensitivityHarness`.
+
+Reproduction (shared/papers/SPECS-B.md, paper 9; the spec judges a real ladder not reproducible
+offline): a ladder of byte-level :class:`layerwise.models.GPT` s (``layers`` x ``widths``,
+smallest first), trained per seed from scratch on generated two-step word problems
+(:func:`layerwise.data.word_problems`). The training text makes the instruction meaningful: a third
+of the examples are ``"Q: {question}\\nA: {worked solution}"`` (standard), a third
+``"Q: {question} Solve it.\\nA: {worked solution}"`` (placebo) and a third
+``"Q: {question} Be brief.\\nA: The answer is N."`` (brief); the loss covers only the answer. Every
+model then answers ``n_eval`` held-out problems under the three prompts (greedy, at most
+``max_new_tokens`` bytes, ``time_limit`` seconds per batch); the last integer is graded.
+
+The inverse-scaling subset (the smallest model right, the largest wrong, standard prompt) has a gap
+of -1 by construction, so any re-measurement regresses toward the mean and "closes" it. The placebo
+prompt (same answer style, different words) measures that regression; the judged number is the
+closure under the brief prompt beyond it, per seed: ``brevity_effect = closure(brief) -
+closure(placebo)``, closure(v) = mean over the subset of (large - small correct under v) + 1.
+Rule (descriptive): above 0 by at least 0.1. Why 0.1: the paper's closure is 67% of a 28.4 pp gap,
+19 pp of accuracy; we call the instruction's own share a shrink if it is at least about half of
+that, 10 pp. A seed with an empty subset scores 0 (no evidence of a shrink). Secondary: the raw
+closure(brief) above 0 by 0.1 (the paper's measurement, with the regression in it); the brief
+prompt shortens the largest model's answers at least twofold (``log_len_ratio`` below 0 by ln 2).
+Reported: accuracy and length of every model under every prompt, overall gaps, the gap on the
+subset under brief (> 0 is the paper's "reversal").
+Gate: the largest model solves at least half the held-out problems under the standard prompt
+(answers span 0-27); below that the ladder has not learned the task and nothing is judged.
+
+Deviations: 3 tiny models on 1 task instead of 31 LLMs on 5 benchmarks; a model's size is its
+only difference within a seed (same data, same steps), so "large" is also "better trained per
+step"; no contamination checks; SmolLM2-135M is left out of the judged ladder (one real model is
+not a ladder, and it costs seconds per answer on this CPU). Calibration (seed 0, before the full
+run, 60 held-out problems): after 800 steps a 1x32 model solved 3% (too few for a subset), 1x48 33%,
+2x48 22%; 3x96 solved 68% after 600 steps; hence the ladder 1x48, 2x64, 3x96 and 800 steps.
+Cost of the full size: about 240 CPU-s per seed (training 28 + 47 + 145 s, generation 25 s),
+4 seeds, about 16 CPU-minutes (estimated from the calibration; measured: see the verdict).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from layerwise.data import IGNORE_INDEX, word_problems
+from layerwise.eval import PromptSensitivityHarness
+from layerwise.models import GPT
+from layerwise.studies._loops import warmup_cosine
+from layerwise.studies._rules import Descriptive, Gate
+from layerwise.studies._study import Study
+from layerwise.studies._trial import Trial
+
+PROMPTS = {"standard": "Q: {problem}\nA:", "placebo": "Q: {problem} Solve it.\nA:",
+           "brief": "Q: {problem} Be brief.\nA:"}
+
+
+@dataclass(frozen=True)
+class BrevityConfig:
+    """Full size: models ``layers[k]`` x ``widths[k]`` (smallest first)."""
+
+    layers: tuple[int, ...] = (1, 2, 3)
+    widths: tuple[int, ...] = (48, 64, 96)
+    n_head: int = 4
+    seq_len: int = 160
+    steps: int = 800
+    batch_size: int = 32
+    lr: float = 3e-3
+    warmup: int = 50
+    n_train: int = 6000
+    n_eval: int = 100
+    max_new_tokens: int = 64
+    time_limit: float = 300.0
+
+
+def training_text(question: str, verbose: str, brief: str, style: str) -> tuple[str, str]:
+    """(prompt, answer) of one training example in ``style`` (a key of ``PROMPTS``)."""
+    answer = brief if style == "brief" else verbose
+    return PROMPTS[style].format(problem=question), f" {answer}\n"
+
+
+def encode_batch(pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Byte ids (B, T) of prompt + answer, right-padded, and next-byte targets that are
+    ``IGNORE_INDEX`` except on the answer."""
+    seqs = [(list(p.encode()), list(a.encode())) for p, a in pairs]
+    width = max(len(p) + len(a) for p, a in seqs) - 1
+    x = torch.zeros(len(seqs), width, dtype=torch.long)
+    y = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
+    for k, (p, a) in enumerate(seqs):
+        full = p + a
+        x[k, : len(full) - 1] = torch.tensor(full[:-1])
+        y[k, len(p) - 1: len(full) - 1] = torch.tensor(a)
+    return x, y
+
+
+def train_model(model: GPT, problems, cfg: BrevityConfig, t: Trial, offset: int, log,
+                total: int) -> float:
+    """AdamW on random (problem, style) examples; returns the mean loss of the last 50 steps
+    (progress: ``offset * steps + step`` of ``total``)."""
+    rng = random.Random(t.seed * 7919 + offset)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: warmup_cosine(s, total=cfg.steps, warmup=cfg.warmup))
+    styles, recent = tuple(PROMPTS), []
+    for step in range(cfg.steps):
+        rows = [rng.randrange(len(problems)) for _ in range(cfg.batch_size)]
+        x, y = encode_batch([training_text(problems.questions[k], problems.verbose[k], problems.brief[k],
+                                           rng.choice(styles)) for k in rows])
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sched.step()
+        recent = (recent + [loss.item()])[-50:]
+        if step % 50 == 0 or step == cfg.steps - 1:
+            log.log(step, f"model{offset}", "train_loss", recent[-1])
+            t.progress(offset * cfg.steps + step + 1, total)
+    return sum(recent) / len(recent)
+
+
+class BrevityStudy(Study):
+    """A ladder of tiny GPTs under standard, placebo and brief prompts."""
+
+    name = "brevity"
+    paper = "Brevity Constraints Reverse Performance Hierarchies in Language Models (Hakim, 2026)"
+    arxiv = "2604.00025"
+    claim = ("On the inverse-scaling word problems of a ladder of tiny GPTs (the smallest right, the "
+             "largest wrong), a brevity instruction closes the large-minus-small gap by at least "
+             "10 pp more than a placebo rewording does; secondary: it closes it by 10 pp without "
+             "the placebo correction, and halves the largest model's answer length")
+    Config = BrevityConfig
+    arms = {"ladder": {}}
+    rule = Descriptive("brevity_effect", "higher", null=0.0, min_effect=0.1, arm="ladder", worst=0.0)
+    also = (Descriptive("closure_brief", "higher", null=0.0, min_effect=0.1, arm="ladder", worst=0.0),
+            Descriptive("log_len_ratio", "lower", null=0.0, min_effect=math.log(2), arm="ladder"))
+    gates = (Gate("acc_large_standard", above=0.5),)
+    seeds = {"tiny": 1, "smoke": 1, "full": 4}
+    cost_note = "4 seeds: each trains three models and generates 900 answers (about 4 CPU-minutes)"
+    sizes = {
+        "tiny": dict(layers=(1, 1), widths=(8, 16), n_head=2, steps=3, batch_size=4, n_train=20,
+                     n_eval=4, max_new_tokens=8),
+        "smoke": dict(steps=300, n_eval=40),
+    }
+
+    def trial(self, cfg: BrevityConfig, t: Trial) -> dict[str, float | list[float]]:
+        if len(cfg.layers) != len(cfg.widths) or len(cfg.layers) < 2:
+            raise ValueError(f"layers and widths must name the same >= 2 models, got {cfg.layers} "
+                             f"and {cfg.widths}")
+        held_out = word_problems(cfg.n_eval, seed=10_000 + t.seed)
+        train = word_problems(cfg.n_train, seed=t.seed, exclude=held_out)
+        models, losses = {}, []
+        trained = len(cfg.layers) * cfg.steps
+        total = trained + len(cfg.layers) * len(PROMPTS) * cfg.n_eval
+        with t.runlog() as log:
+            for k, (depth, width) in enumerate(zip(cfg.layers, cfg.widths, strict=True)):
+                model = GPT(n_layer=depth, d_model=width, n_head=cfg.n_head, seq_len=cfg.seq_len,
+                            vocab_size=128)
+                losses.append(train_model(model, train, cfg, t, k, log, total))
+                models[f"{depth}x{width}"] = model
+        result = PromptSensitivityHarness(models, held_out, variants=PROMPTS,
+                                          max_new_tokens=cfg.max_new_tokens,
+                                          time_limit=cfg.time_limit, batch_size=cfg.n_eval).run(
+            progress=lambda done, _: t.progress(trained + done, total))
+        return {**self.readings(result), "train_loss": losses, "chance": 1 / 28}
+
+    @staticmethod
+    def readings(result) -> dict[str, float | list[float]]:
+        """The rule's and the report's numbers from one harness result."""
+        subset = result.inverse_scaling_subset()
+        large = result.models[-1]
+        out: dict[str, float | list[float]] = {"n_subset": float(subset.size)}
+        for v in PROMPTS:
+            out[f"acc_{v}"] = [result.accuracy(m, v) for m in result.models]
+            out[f"len_{v}"] = [result.mean_length(m, v) for m in result.models]
+            out[f"gap_{v}_all"] = result.gap(v).mean
+        if subset.size:
+            for v in ("placebo", "brief"):
+                out[f"closure_{v}"] = result.gap_change(v, subset).mean
+            out["brevity_effect"] = out["closure_brief"] - out["closure_placebo"]
+            out["subset_gap_brief"] = result.gap("brief", subset).mean
+        else:
+            out.update(closure_placebo=math.nan, closure_brief=math.nan, brevity_effect=0.0,
+                       subset_gap_brief=math.nan)  # no inverse-scaling problem: no evidence of a shrink
+        out["acc_large_standard"] = result.accuracy(large, "standard")
+        out["log_len_ratio"] = math.log(max(result.mean_length(large, "brief"), 1e-3)
+                                        / max(result.mean_length(large, "standard"), 1e-3))
+        return out
