@@ -8,7 +8,14 @@ import torch
 from layerwise.data import IGNORE_INDEX
 from layerwise.eval import PromptSensitivityHarness
 from layerwise.studies import get_study, run_study
-from layerwise.studies.brevity import PROMPTS, BrevityConfig, BrevityStudy, encode_batch, training_text
+from layerwise.studies.brevity import (
+    PROMPTS,
+    BrevityConfig,
+    BrevityStudy,
+    encode_batch,
+    smollm2_brevity,
+    training_text,
+)
 
 PROBLEMS = [(f"{k}+1?", k + 1) for k in range(4)]
 
@@ -33,13 +40,16 @@ def scripted(right_on):
 
 def test_readings_separate_the_instruction_from_regression_to_the_mean():
     """Subset = problems 0, 1 (small right, large wrong under standard). Under placebo the large
-    model recovers problem 0 only (closure 0.5); under brief both (closure 1.0): effect 0.5."""
+    model recovers problem 0 only (closure 0.5); under brief both (closure 1.0, subset gap 0)
+    while its brief gap over all problems is 0.5 - 1 = -0.5: effect 0 - (-0.5) = 0.5."""
     small = scripted({(v, k) for v in PROMPTS for k in range(4)})
     large = scripted({("standard", 2), ("standard", 3), ("placebo", 0), ("brief", 0), ("brief", 1)})
     result = PromptSensitivityHarness({"s": small, "l": large}, PROBLEMS, variants=PROMPTS).run()
     r = BrevityStudy.readings(result)
     assert r["n_subset"] == 2.0
-    assert r["closure_placebo"] == 0.5 and r["closure_brief"] == 1.0 and r["brevity_effect"] == 0.5
+    assert r["closure_placebo"] == 0.5 and r["closure_brief"] == 1.0 and r["placebo_contrast"] == 0.5
+    assert r["gap_brief_all"] == -0.5 and r["brevity_effect"] == 0.5
+    assert r["agree_placebo"] == [1.0, 0.25] and r["agree_brief"] == [1.0, 0.0]
     assert r["subset_gap_brief"] == 0.0 and r["acc_large_standard"] == 0.5
     assert r["acc_brief"] == [1.0, 0.5] and r["log_len_ratio"] == 0.0
     none = BrevityStudy.readings(PromptSensitivityHarness({"s": small, "l": small}, PROBLEMS,
@@ -59,3 +69,12 @@ def test_tiny_run(tmp_path):
     assert all(0.0 <= a <= 1.0 for a in d["acc_brief"]["ladder"])
     assert math.isfinite(d["log_len_ratio"]["ladder"])
     assert torch.isfinite(torch.tensor(d["train_loss"]["ladder"])).all()
+
+
+def test_smollm2_extra_runs_the_harness_on_a_chat_model():
+    from tests.unit.eval.test_prompt_sensitivity import ByteTokenizer, FakeHF
+
+    out = smollm2_brevity(3, max_new_tokens=2, load=lambda name: (FakeHF(), ByteTokenizer()))
+    assert out["n_problems"] == 3.0 and out["timed_out"] == 0.0
+    assert out["words_standard"] == 1.0 and out["words_brief"] == 1.0  # " 7" in two tokens
+    assert 0.0 <= out["acc_brief"] <= 1.0 and out["seconds"] >= 0.0

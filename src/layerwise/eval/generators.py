@@ -102,19 +102,24 @@ class ByteGPTGenerator:
 
 class HFGenerator:
     """Greedy decoding for a Hugging Face causal LM through ``model.generate`` (its
-    ``max_time`` enforces ``time_limit``); the response is cut at the first ``stop``."""
+    ``max_time`` enforces ``time_limit``); the response is cut at the first ``stop`` ("" keeps
+    it whole). ``chat=True`` sends the prompt as one user turn through the tokenizer's chat
+    template (instruction-tuned models)."""
 
     def __init__(self, model: nn.Module, tokenizer: Any, *, max_new_tokens: int = 64,
-                 time_limit: float = 60.0, stop: str = "\n") -> None:
+                 time_limit: float = 60.0, stop: str = "\n", chat: bool = False) -> None:
         _check_bounds(max_new_tokens, time_limit)
         if tokenizer is None or not callable(tokenizer) or not hasattr(tokenizer, "decode"):
             raise TypeError("tokenizer must be the model's Hugging Face tokenizer (callable, with "
                             f"decode), got {type(tokenizer).__name__}")
-        self.model, self.tokenizer, self.stop = model, tokenizer, stop
+        self.model, self.tokenizer, self.stop, self.chat = model, tokenizer, stop, chat
         self.max_new_tokens, self.time_limit, self.timed_out = max_new_tokens, time_limit, 0
 
     @torch.no_grad()
     def __call__(self, prompt: str) -> str:
+        if self.chat:
+            prompt = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                                        tokenize=False, add_generation_prompt=True)
         enc = self.tokenizer(prompt, return_tensors="pt")
         start = time.perf_counter()
         out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,

@@ -104,6 +104,10 @@ class PromptSensitivityResult:
     seconds: np.ndarray
     reference: str = "standard"
 
+    def _ladder(self) -> None:
+        if len(self.models) < 2:
+            raise ValueError(f"subsets and gaps compare models: give at least two, got {list(self.models)}")
+
     def _index(self, model: str | None, variant: str, default: int) -> tuple[int, int]:
         m = default if model is None else self._pos(self.models, model, "model")
         return m, self._pos(self.variants, variant, "variant")
@@ -133,6 +137,7 @@ class PromptSensitivityResult:
                                variant: str | None = None) -> np.ndarray:
         """Indices of the problems ``small`` (default: the first model) gets right and ``large``
         (default: the last) gets wrong under ``variant`` (default: the reference variant)."""
+        self._ladder()
         s, v = self._index(small, variant or self.reference, 0)
         lg, _ = self._index(large, variant or self.reference, len(self.models) - 1)
         return np.flatnonzero(self.correct[s, v] & ~self.correct[lg, v])
@@ -140,6 +145,7 @@ class PromptSensitivityResult:
     def gap_per_problem(self, variant: str, small: str | None = None,
                         large: str | None = None) -> np.ndarray:
         """Per problem: large correct (0/1) minus small correct, under ``variant``."""
+        self._ladder()
         s, v = self._index(small, variant, 0)
         lg, _ = self._index(large, variant, len(self.models) - 1)
         return self.correct[lg, v].astype(float) - self.correct[s, v].astype(float)
@@ -160,12 +166,13 @@ class PromptSensitivityResult:
     def summary(self) -> dict[str, Any]:
         """Accuracy and mean length per model and variant, overall and on the inverse-scaling
         subset, and the gap per variant (mean and 95% interval) on both."""
-        subset = self.inverse_scaling_subset()
+        ladder = len(self.models) > 1
+        subset = self.inverse_scaling_subset() if ladder else np.array([], dtype=int)
         out: dict[str, Any] = {"n_problems": int(self.correct.shape[2]), "n_subset": int(subset.size),
                                "subset": subset.tolist()}
         for name, rows in (("all", None), ("subset", subset)):
             for variant in self.variants:
-                iv = self.gap(variant, rows) if (rows is None or rows.size) else None
+                iv = self.gap(variant, rows) if ladder and (rows is None or rows.size) else None
                 out[f"gap_{variant}_{name}"] = (iv.mean, iv.lo, iv.hi) if iv else (np.nan,) * 3
                 for model in self.models:
                     out[f"acc_{model}_{variant}_{name}"] = self.accuracy(model, variant, rows)
@@ -180,7 +187,8 @@ class PromptSensitivityHarness:
 
     Args:
         models: name -> a callable ``prompt -> text``, a byte-level layerwise GPT or a Hugging
-            Face causal LM (then give its tokenizer in ``tokenizers``), at least two.
+            Face causal LM (then give its tokenizer in ``tokenizers``); subsets and gaps need
+            two or more, accuracy and length one.
         problems: ``(question, answer)`` pairs, or an object with ``questions`` and ``answers``
             (:func:`layerwise.data.word_problems`).
         variants: name -> template containing ``{problem}``; must include ``reference``.
@@ -196,9 +204,9 @@ class PromptSensitivityHarness:
                  length: str | Callable[[str], float] = "words", reference: str = "standard",
                  tokenizers: Mapping[str, Any] | None = None, max_new_tokens: int = 64,
                  time_limit: float = 60.0, batch_size: int = 64) -> None:
-        if not isinstance(models, Mapping) or len(models) < 2:
-            raise ValueError("models must map names to at least two models (smallest first), got "
-                             f"{len(models) if isinstance(models, Mapping) else type(models).__name__}")
+        if not isinstance(models, Mapping) or not models:
+            got = "an empty mapping" if isinstance(models, Mapping) else type(models).__name__
+            raise ValueError(f"models must map names to one or more models (smallest first), got {got}")
         self.questions, self.answers = _problems(problems)
         if not variants or any("{problem}" not in t for t in variants.values()):
             raise ValueError("variants must map names to templates that each contain '{problem}'")

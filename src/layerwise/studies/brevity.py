@@ -17,17 +17,27 @@ model then answers ``n_eval`` held-out problems under the three prompts (greedy,
 ``max_new_tokens`` bytes, ``time_limit`` seconds per batch); the last integer is graded.
 
 The inverse-scaling subset (the smallest model right, the largest wrong, standard prompt) has a gap
-of -1 by construction, so any re-measurement regresses toward the mean and "closes" it. The placebo
-prompt (same answer style, different words) measures that regression; the judged number is the
-closure under the brief prompt beyond it, per seed: ``brevity_effect = closure(brief) -
-closure(placebo)``, closure(v) = mean over the subset of (large - small correct under v) + 1.
-Rule (descriptive): above 0 by at least 0.1. Why 0.1: the paper's closure is 67% of a 28.4 pp gap,
-19 pp of accuracy; we call the instruction's own share a shrink if it is at least about half of
-that, 10 pp. A seed with an empty subset scores 0 (no evidence of a shrink). Secondary: the raw
-closure(brief) above 0 by 0.1 (the paper's measurement, with the regression in it); the brief
-prompt shortens the largest model's answers at least twofold (``log_len_ratio`` below 0 by ln 2).
-Reported: accuracy and length of every model under every prompt, overall gaps, the gap on the
-subset under brief (> 0 is the paper's "reversal").
+of -1 by construction, so any re-measurement regresses toward the mean and "closes" it: the
+paper's raw closure (gap under brief on the subset + 1) is no evidence by itself. A re-measurement
+that carried no information about the selection would land, on average, on the brief prompt's
+gap over all problems; the judged number is therefore, per seed, ``brevity_effect =
+gap_brief(subset) - gap_brief(all)``: how much more the brief prompt favours the large model on
+the inverse-scaling problems than on problems at large. It is positive only if those problems are
+specifically the ones brevity rescues (the paper's mechanism: large models fail them by
+elaborating); shared difficulty (the small model's success marks easy problems, the large one's
+failure hard ones) pushes it down, so the test is conservative. Rule (descriptive): above 0 by
+at least 0.1. Why 0.1: the paper's closure is 67% of a 28.4 pp gap, 19 pp of accuracy; a
+subset-specific share of at least about half of that, 10 pp, is what we would call a shrink. A
+seed with an empty subset scores 0 (no evidence). Secondary (judged, not deciding): the raw
+closure (``closure_brief``, the paper's measurement, regression included) above 0 by 0.1; the
+brief closure beyond the placebo's (``placebo_contrast`` = closure_brief - closure_placebo; the
+placebo prompt asks for the same worked answer in other words, so its re-measurement is more
+correlated with the standard one than the brief's is: ``agree_*`` report how often each model's
+grade matches its standard grade) above 0 by 0.1; the brief prompt shortens the largest model's
+answers at least twofold (``log_len_ratio`` below 0 by ln 2). Reported: accuracy and length of
+every model under every prompt, overall gaps, the gap on the subset under brief (> 0 is the
+paper's "reversal"). This rule replaced a first one (brief minus placebo closure, now secondary)
+before any full-size result was seen, when the placebo's higher correlation was noticed.
 Gate: the largest model solves at least half the held-out problems under the standard prompt
 (answers span 0-27); below that the ladder has not learned the task and nothing is judged.
 
@@ -45,13 +55,16 @@ from __future__ import annotations
 
 import math
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.nn import functional as F
 
 from layerwise.data import IGNORE_INDEX, word_problems
-from layerwise.eval import PromptSensitivityHarness
+from layerwise.eval import DEFAULT_VARIANTS, HFGenerator, PromptSensitivityHarness
 from layerwise.models import GPT
 from layerwise.studies._loops import warmup_cosine
 from layerwise.studies._rules import Descriptive, Gate
@@ -133,13 +146,14 @@ class BrevityStudy(Study):
     paper = "Brevity Constraints Reverse Performance Hierarchies in Language Models (Hakim, 2026)"
     arxiv = "2604.00025"
     claim = ("On the inverse-scaling word problems of a ladder of tiny GPTs (the smallest right, the "
-             "largest wrong), a brevity instruction closes the large-minus-small gap by at least "
-             "10 pp more than a placebo rewording does; secondary: it closes it by 10 pp without "
-             "the placebo correction, and halves the largest model's answer length")
+             "largest wrong), a brevity instruction favours the large model by at least 10 pp more "
+             "than on all problems (beyond regression to the mean); secondary: it closes the gap by "
+             "10 pp raw and beyond a placebo rewording, and halves the largest model's answer length")
     Config = BrevityConfig
     arms = {"ladder": {}}
     rule = Descriptive("brevity_effect", "higher", null=0.0, min_effect=0.1, arm="ladder", worst=0.0)
     also = (Descriptive("closure_brief", "higher", null=0.0, min_effect=0.1, arm="ladder", worst=0.0),
+            Descriptive("placebo_contrast", "higher", null=0.0, min_effect=0.1, arm="ladder", worst=0.0),
             Descriptive("log_len_ratio", "lower", null=0.0, min_effect=math.log(2), arm="ladder"))
     gates = (Gate("acc_large_standard", above=0.5),)
     seeds = {"tiny": 1, "smoke": 1, "full": 4}
@@ -177,19 +191,48 @@ class BrevityStudy(Study):
         subset = result.inverse_scaling_subset()
         large = result.models[-1]
         out: dict[str, float | list[float]] = {"n_subset": float(subset.size)}
-        for v in PROMPTS:
+        standard = result.correct[:, result.variants.index("standard")]
+        for k, v in enumerate(result.variants):
             out[f"acc_{v}"] = [result.accuracy(m, v) for m in result.models]
             out[f"len_{v}"] = [result.mean_length(m, v) for m in result.models]
+            out[f"agree_{v}"] = (result.correct[:, k] == standard).mean(axis=1).tolist()
             out[f"gap_{v}_all"] = result.gap(v).mean
         if subset.size:
             for v in ("placebo", "brief"):
                 out[f"closure_{v}"] = result.gap_change(v, subset).mean
-            out["brevity_effect"] = out["closure_brief"] - out["closure_placebo"]
             out["subset_gap_brief"] = result.gap("brief", subset).mean
-        else:
-            out.update(closure_placebo=math.nan, closure_brief=math.nan, brevity_effect=0.0,
-                       subset_gap_brief=math.nan)  # no inverse-scaling problem: no evidence of a shrink
+            out["brevity_effect"] = out["subset_gap_brief"] - out["gap_brief_all"]
+            out["placebo_contrast"] = out["closure_brief"] - out["closure_placebo"]
+        else:  # no inverse-scaling problem: no evidence of a shrink
+            out.update(closure_placebo=math.nan, closure_brief=math.nan, subset_gap_brief=math.nan,
+                       brevity_effect=0.0, placebo_contrast=math.nan)
         out["acc_large_standard"] = result.accuracy(large, "standard")
         out["log_len_ratio"] = math.log(max(result.mean_length(large, "brief"), 1e-3)
                                         / max(result.mean_length(large, "standard"), 1e-3))
         return out
+
+
+def smollm2_brevity(n_problems: int = 5, *, max_new_tokens: int = 96, time_limit: float = 60.0,
+                    load: Callable[[str], tuple[Any, Any]] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """Optional extra, not judged: SmolLM2-135M (``make pretrained``; loaded by
+    :func:`layerwise.depth.cli.load_model`) answers ``n_problems`` held-out word problems as a
+    chat user turn, plain and with "Answer in under 50 words." (greedy, at most
+    ``max_new_tokens`` tokens and ``time_limit`` seconds each); accuracy, mean words and seconds
+    per answer under each prompt, and the wall time."""
+    if load is None:
+        from layerwise.depth.cli import load_model as load
+    start = time.perf_counter()
+    model, tokenizer = load("smollm2")
+    gen = HFGenerator(model.eval(), tokenizer, max_new_tokens=max_new_tokens, time_limit=time_limit,
+                      stop="", chat=True)
+    problems = word_problems(n_problems, seed=20_000)
+    result = PromptSensitivityHarness({"smollm2": gen}, problems, variants=DEFAULT_VARIANTS,
+                                      batch_size=1).run(progress)
+    out = {"n_problems": float(n_problems), "timed_out": float(gen.timed_out)}
+    for k, v in enumerate(result.variants):
+        out[f"acc_{v}"] = result.accuracy("smollm2", v)
+        out[f"words_{v}"] = result.mean_length("smollm2", v)
+        out[f"seconds_{v}"] = float(result.seconds[0, k].mean())
+    out["seconds"] = time.perf_counter() - start
+    return out

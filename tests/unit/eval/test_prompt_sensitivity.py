@@ -99,8 +99,14 @@ def test_bad_input_names_the_argument():
         PromptSensitivityHarness({"a": brief_right, "big": nn.Linear(2, 2)}, PROBLEMS)
     with pytest.raises(TypeError, match=r"models\['b'\]: expected a callable"):
         PromptSensitivityHarness({"a": brief_right, "b": 3}, PROBLEMS)
-    with pytest.raises(ValueError, match="at least two models"):
-        PromptSensitivityHarness({"a": brief_right}, PROBLEMS)
+    with pytest.raises(ValueError, match="one or more models"):
+        PromptSensitivityHarness({}, PROBLEMS)
+    with pytest.raises(ValueError, match="got list"):
+        PromptSensitivityHarness([brief_right], PROBLEMS)
+    single = PromptSensitivityHarness({"a": verbose_wrong}, PROBLEMS, variants=VARIANTS).run()
+    assert single.accuracy("a", "standard") == 0.5 and single.summary()["n_subset"] == 0
+    with pytest.raises(ValueError, match="at least two"):
+        single.inverse_scaling_subset()
     with pytest.raises(ValueError, match="variants"):
         PromptSensitivityHarness({"a": brief_right, "b": brief_right}, PROBLEMS, variants={"x": "Q"})
     with pytest.raises(ValueError, match="reference"):
@@ -165,7 +171,7 @@ class FakeHF(nn.Module):
         return True
 
     def generate(self, input_ids, attention_mask=None, **kw):
-        self.kw = kw
+        self.kw, self.prompt = kw, input_ids[0]
         tail = torch.tensor([list(b" 7\nmore")])[:, : kw["max_new_tokens"]]
         return torch.cat([input_ids, tail], dim=1)
 
@@ -180,6 +186,9 @@ class ByteTokenizer:
     def decode(self, ids, skip_special_tokens=True):
         return bytes(ids.tolist()).decode()
 
+    def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
+        return f"<user>{messages[0]['content']}<bot>"
+
 
 def test_hf_causal_lm_is_wrapped_with_greedy_bounded_decoding():
     model = FakeHF()
@@ -190,3 +199,6 @@ def test_hf_causal_lm_is_wrapped_with_greedy_bounded_decoding():
     assert model.kw["do_sample"] is False
     with pytest.raises(TypeError, match="tokenizer"):
         as_generator(model, None)
+    chat = HFGenerator(model, ByteTokenizer(), max_new_tokens=8, stop="", chat=True)
+    assert chat("hi") == " 7\nmore"
+    assert bytes(model.prompt.tolist()) == b"<user>hi<bot>"
