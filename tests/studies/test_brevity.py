@@ -78,3 +78,15 @@ def test_smollm2_extra_runs_the_harness_on_a_chat_model():
     assert out["n_problems"] == 3.0 and out["timed_out"] == 0.0
     assert out["words_standard"] == 1.0 and out["words_brief"] == 1.0  # " 7" in two tokens
     assert 0.0 <= out["acc_brief"] <= 1.0 and out["seconds"] >= 0.0
+
+
+def test_report_sections_tabulate_every_model_and_prompt():
+    row = {"n_subset": 2.0, "subset_gap_brief": 0.0, "gap_brief_all": -0.5, "closure_placebo": 0.5}
+    for q in ("acc", "len", "agree"):
+        row.update({f"{q}_{v}": [0.25, 0.75] for v in PROMPTS})
+    cfg = BrevityConfig(layers=(1, 2), widths=(8, 16))
+    table, per_seed = BrevityStudy().sections(cfg, {"ladder": [row, row]}, None)
+    assert table.html.count("<tr>") == 1 + 2 * 3 and "<td>2x16</td><td>brief</td><td>0.750</td>" in table.html
+    assert per_seed.html.count("<tr>") == 3
+    assert "<td>1</td><td>2</td><td>0.000</td><td>-0.500</td>" in per_seed.html
+    assert BrevityStudy().sections(cfg, {"ladder": []}, None) == []

@@ -60,6 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -184,6 +185,37 @@ class BrevityStudy(Study):
                                           time_limit=cfg.time_limit, batch_size=cfg.n_eval).run(
             progress=lambda done, _: t.progress(trained + done, total))
         return {**self.readings(result), "train_loss": losses, "chance": 1 / 28}
+
+    def sections(self, cfg: BrevityConfig, results: dict[str, list[dict]], out_dir) -> list:
+        """Accuracy, answer length and agreement with the standard grade per model and prompt
+        (means over seeds), and the inverse-scaling subset's size and gaps per seed."""
+        from layerwise.report import Section
+
+        rows = [r for r in results.get("ladder", []) if "acc_standard" in r]
+        if not rows:
+            return []
+        names = [f"{d}x{w}" for d, w in zip(cfg.layers, cfg.widths, strict=True)]
+        cells = []
+        for v in PROMPTS:
+            for k, name in enumerate(names):
+                acc, words, agree = (np.mean([r[f"{q}_{v}"][k] for r in rows])
+                                     for q in ("acc", "len", "agree"))
+                cells.append(f"<tr><td>{name}</td><td>{v}</td><td>{acc:.3f}</td><td>{words:.1f}</td>"
+                             f"<td>{agree:.3f}</td></tr>")
+        head = ("<tr><th>model</th><th>prompt</th><th>accuracy</th><th>words</th>"
+                "<th>agrees with standard</th></tr>")
+        seeds = "".join(f"<tr><td>{s}</td><td>{r['n_subset']:.0f}</td><td>{r['subset_gap_brief']:.3f}</td>"
+                        f"<td>{r['gap_brief_all']:.3f}</td><td>{r['closure_placebo']:.3f}</td></tr>"
+                        for s, r in enumerate(rows))
+        return [Section("Accuracy and length per model and prompt",
+                        html=f"<table>{head}{''.join(cells)}</table>",
+                        text="Means over seeds, on the held-out problems."),
+                Section("Inverse-scaling subset per seed",
+                        html="<table><tr><th>seed</th><th>problems</th><th>gap under brief (subset)</th>"
+                             "<th>gap under brief (all)</th><th>closure under placebo</th></tr>"
+                             f"{seeds}</table>",
+                        text="Gap = large minus small accuracy; on the subset it is -1 under the "
+                             "standard prompt by construction.")]
 
     @staticmethod
     def readings(result) -> dict[str, float | list[float]]:
