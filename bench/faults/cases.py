@@ -179,7 +179,7 @@ INJECTED: list[Case] = [
     C("depth/vit-block1-zeroed", R("vit", edit(20, "blocks.1.attn.proj", inj.zero_all, True),
                                    edit(20, "blocks.1.mlp.proj", inj.zero_all, True)),
       "unused depth", (1, 1), 20, DEPTH, H),
-    # gradient conflict (two losses in one sum: the doctor needs multiloss rows train() does not write)
+    # gradient conflict (two named losses trained on their sum; train() logs their per-layer conflict)
     C("conflict/mlp-shifted-labels", R("mlp", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
     C("conflict/vit-shifted-labels", R("vit", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
     C("conflict/cnn-shifted-labels", R("cnn", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),

@@ -51,7 +51,8 @@ class LR:
 @dataclass(frozen=True)
 class Edit:
     """At step ``at``, ``fn(module)`` on the submodule ``path`` (no grad); ``freeze`` also stops
-    its parameters from training."""
+    its parameters from training. An edit at step 0 is part of the initial model: it is applied
+    when the recipe builds the setup, so a remedy applied afterwards (a re-init) can undo it."""
 
     at: int
     path: str
@@ -59,18 +60,24 @@ class Edit:
     freeze: bool = False
 
     def __call__(self, setup: Setup) -> None:
+        if self.at == 0:
+            self._apply(setup)
+            return
+
         def hook(step: int, s: Setup) -> None:
-            if step != self.at:
-                return
-            module = s.model.get_submodule(self.path)
-            with torch.no_grad():
-                self.fn(module)
-            if self.freeze:
-                for p in module.parameters():
-                    p.requires_grad_(False)
-                    p.grad = None
+            if step == self.at:
+                self._apply(s)
 
         _chain(setup, hook)
+
+    def _apply(self, s: Setup) -> None:
+        module = s.model.get_submodule(self.path)
+        with torch.no_grad():
+            self.fn(module)
+        if self.freeze:
+            for p in module.parameters():
+                p.requires_grad_(False)
+                p.grad = None
 
 
 @dataclass(frozen=True)
@@ -180,8 +187,9 @@ class Sigmoid:
 
 @dataclass(frozen=True)
 class TwoLosses:
-    """The loss becomes the sum of the task loss and the same loss on labels shifted by one class
-    (``classes``), two objectives whose gradients pull the shared layers apart from step 0."""
+    """Two named losses (trained on their sum): the task loss and the same loss on labels shifted
+    by one class (``classes``), objectives whose gradients pull the shared layers apart from
+    step 0; ``doctor.train`` logs their per-layer conflict."""
 
     classes: int
 
@@ -189,6 +197,6 @@ class TwoLosses:
         task, k = setup.loss_fn, self.classes
 
         def both(out, y):
-            return task(out, y) + task(out, (y + 1) % k)
+            return {"task": task(out, y), "shifted": task(out, (y + 1) % k)}
 
         setup.loss_fn = both

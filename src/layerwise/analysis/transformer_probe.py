@@ -106,11 +106,12 @@ def _block_metrics(store: dict[str, list[Tensor]]) -> dict[str, float]:
     x, y = store["in"][0].double(), store["out"][0].double()
     p, z = store["probs"][0].double(), store["logits"][0].double()
     entropy = -torch.special.xlogy(p, p).sum(-1).mean()
-    visible = torch.isfinite(z)
+    visible = torch.isfinite(z)  # masked keys are -inf; a diverged model has no finite logit
+    logit_max = float(z.abs()[visible].max()) if visible.any() else float("nan")
     centred = (y - y.mean(dim=1, keepdim=True)).flatten(1).norm(dim=1)
     spread = centred / y.flatten(1).norm(dim=1).clamp_min(1e-30)
     contrib = (y - x).norm(dim=-1) / x.norm(dim=-1).clamp_min(1e-30)
-    return {"attn_entropy": float(entropy), "attn_logit_max": float(z.abs()[visible].max()),
+    return {"attn_entropy": float(entropy), "attn_logit_max": logit_max,
             "token_spread": float(spread.mean()), "block_contrib": float(contrib.mean())}
 
 

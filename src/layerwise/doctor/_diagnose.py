@@ -55,17 +55,21 @@ CONSEQUENCES = {
 }
 
 
-# symptoms judged over the whole run (their onset is the run's start), explained by a cause at any step
+# symptoms judged over the whole run (their onset is the run's start): a cause anywhere in the
+# list, at any step, explains them (they cause nothing in turn, so no cycle can form)
 WHOLE_RUN = {"no progress"}
 
 
 def explain(findings: list[Finding]) -> list[Finding]:
-    """Mark each finding that an earlier-listed one with an onset no later explains, and move it
-    after the findings that stand on their own (the first finding is the likeliest root cause)."""
+    """Mark each finding that an earlier-listed one with an onset no later explains (a whole-run
+    symptom: any other finding), and move it after the findings that stand on their own (the
+    first finding is the likeliest root cause)."""
     marked = []
     for i, f in enumerate(findings):
-        cause = next((g for g in findings[:i] if f.symptom in CONSEQUENCES.get(g.symptom, ())
-                      and (f.symptom in WHOLE_RUN or (g.onset_step or 0) <= (f.onset_step or 0))
+        whole = f.symptom in WHOLE_RUN
+        pool = [g for g in findings if g is not f] if whole else findings[:i]
+        cause = next((g for g in pool if f.symptom in CONSEQUENCES.get(g.symptom, ())
+                      and (whole or (g.onset_step or 0) <= (f.onset_step or 0))
                       and not g.explained_by), None)
         marked.append(replace(f, explained_by=cause.symptom) if cause else f)
     return sorted(marked, key=lambda f: f.explained_by is not None)

@@ -6,14 +6,16 @@ same run. :func:`train` runs a setup under a Monitor (economy tier, loss logged)
 target metric: the held-out loss at the end, lower is better; a run whose loss went non-finite
 stops there and scores ``inf``. A model with layerwise attention also gets a
 :class:`layerwise.analysis.TransformerProbe` on the held-out inputs every ``probe_every`` steps,
-so the attention, rank-collapse and depth rules have rows to read.
+so the attention, rank-collapse and depth rules have rows to read. A ``loss_fn`` that returns a
+mapping of named losses trains on their sum and logs their per-layer gradient conflict every
+``probe_every`` steps (:func:`layerwise.doctor._conflict.log_conflict`).
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,19 +23,22 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from layerwise.doctor._conflict import log_conflict, total
+
 Batch = tuple[Tensor, Tensor]
 
 
 @dataclass
 class Setup:
-    """One seeded run: ``batch(step)`` gives the step's (inputs, targets); ``before_step(step,
+    """One seeded run: ``batch(step)`` gives the step's (inputs, targets); ``loss_fn(out, y)`` a
+    loss or a mapping of named losses; ``before_step(step,
     setup)``, if given, runs first at every step (an injected fault or a schedule); ``held_out``
     is the batch the target metric is measured on."""
 
     model: nn.Module
     optimizer: Any  # a torch optimizer, or a TransformedOptimizer once a remedy wrapped it
     batch: Callable[[int], Batch]
-    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    loss_fn: Callable[[Tensor, Tensor], Tensor | Mapping[str, Tensor]]
     steps: int
     held_out: Batch
     before_step: Callable[[int, Setup], None] | None = None
@@ -61,7 +66,7 @@ def held_out_loss(setup: Setup) -> float:
     model.eval()
     with torch.no_grad():
         x, y = setup.held_out
-        value = float(setup.loss_fn(model(x), y))
+        value = float(total(setup.loss_fn(model(x), y)))
     model.train(was_training)
     return value if math.isfinite(value) else math.inf
 
@@ -71,7 +76,7 @@ def train(setup: Setup, log: str | Path, *, meta: dict | None = None) -> float:
     from layerwise import Monitor
 
     model, opt = setup.model, setup.optimizer
-    probe = _probe(setup)
+    probe, several = _probe(setup), False
     with Monitor(model, optimizer=_torch_optimizer(opt), log=log, on_nonfinite="record",
                  overwrite=True, meta=meta) as mon:
         for step in range(setup.steps):
@@ -80,8 +85,11 @@ def train(setup: Setup, log: str | Path, *, meta: dict | None = None) -> float:
             if probe is not None:
                 probe.log(step, mon)
             x, y = setup.batch(step)
+            if several and step % setup.probe_every == 0:
+                _conflict(mon, setup, x, y, step)
             with mon.step(step):
-                loss = setup.loss_fn(model(x), y)
+                value = setup.loss_fn(model(x), y)
+                several, loss = isinstance(value, Mapping) and len(value) > 1, total(value)
                 loss.backward()
                 mon.log(loss=loss)
             if not math.isfinite(float(loss.detach())):
@@ -89,6 +97,15 @@ def train(setup: Setup, log: str | Path, *, meta: dict | None = None) -> float:
             opt.step()
             opt.zero_grad()
     return held_out_loss(setup)
+
+
+def _conflict(mon, setup: Setup, x: Tensor, y: Tensor, step: int) -> None:
+    """Conflict rows of a multi-loss recipe on this step's batch, from a forward pass of its own
+    that the Monitor does not record (from the first probe step after step 0 on)."""
+    with mon.paused():
+        losses = setup.loss_fn(setup.model(x), y)
+        log_conflict(mon, setup.model, losses, step)
+    setup.model.zero_grad(set_to_none=True)
 
 
 def _probe(setup: Setup):

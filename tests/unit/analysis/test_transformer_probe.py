@@ -81,3 +81,11 @@ def test_vit_blocks_are_found_and_models_without_attention_are_refused():
         TransformerProbe(MLP(in_dim=4, out_dim=2), torch.rand(2, 4))
     with pytest.raises(ValueError, match="every must be a positive"):
         TransformerProbe(vit, torch.rand(2, 1, 8, 8), every=0)
+
+
+def test_a_diverged_model_gives_nan_rows_not_a_crash():
+    model = gpt()
+    with torch.no_grad():
+        model.blocks[0].attn.qkv.weight.fill_(float("nan"))
+    got = table(TransformerProbe(model, torch.randint(0, 20, (2, 8))).rows())
+    assert math.isnan(got[("blocks.0", "attn_logit_max")]) and math.isnan(got[("blocks.1", "attn_entropy")])

@@ -118,6 +118,16 @@ def test_a_flat_loss_is_no_progress_and_a_falling_one_is_not():
     assert "no progress" not in symptoms(rows(scalars={"loss": decaying_loss(40)}))
 
 
+def test_a_dead_layer_is_named_and_the_layers_it_starves_are_downstream():
+    frac = np.full((20, 4), 0.3)
+    frac[5:, 1:] = 1.0  # blocks.1 dies, and blocks.2 and 3 above it with it
+    f = symptoms(rows({"dead_fraction": frac}))["dead units"]
+    assert f.layers == ("blocks.1",) and f.evidence["downstream"] == ["blocks.2", "blocks.3"]
+    frac[5:, 1] = 0.3  # two separate dead runs: blocks.2-3 only
+    frac[5:, 0] = 1.0
+    assert symptoms(rows({"dead_fraction": frac}))["dead units"].layers == ("blocks.0", "blocks.2")
+
+
 def test_units_dead_from_the_first_step_are_an_init_fault():
     frac = np.full((20, 4), 0.3)
     frac[:, 2] = 1.0
@@ -222,6 +232,24 @@ def test_saturation_needs_bounded_outputs_with_rms_at_point_nine(rms, peak, foun
         assert f.prescriptions[0].component == "insert_norm_before_activations"  # saturated in training
         values["act_rms"][:, 0] = rms  # saturated from the first step: the init comes first
         assert symptoms(rows(values))["saturation"].prescriptions[0].settings == {"scheme": "xavier"}
+
+
+def test_a_phase_of_huge_updates_is_too_large_even_when_it_decays():
+    values = healthy(60)
+    values["update_ratio"][5:15, 2] = 0.5  # ten steps at half the weight norm, then normal again
+    f = symptoms(rows(values))["update too large"]
+    assert (f.layers, f.onset_step) == (("blocks.2",), 5)
+    values["update_ratio"][5:15, 2] = 1e-3
+    values["update_ratio"][5:9, 2] = 0.5  # four such steps in any ten: the window median stays 1e-3
+    assert "update too large" not in symptoms(rows(values))
+
+
+def test_a_stall_is_explained_by_a_cause_listed_after_it():
+    values = healthy(40)
+    values["update_ratio"] = np.full((40, 4), 1e-7)  # a learning rate far too small, from the start
+    found = diagnose(rows(values, {"loss": np.full(40, 2.3)})).findings
+    assert [(f.symptom, f.explained_by) for f in found] == [("update too small", None),
+                                                             ("no progress", "update too small")]
 
 
 def test_missing_metrics_are_listed_with_the_tier_that_records_them():

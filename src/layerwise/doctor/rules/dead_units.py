@@ -2,7 +2,10 @@
 
 Source: AUTOTRAINER (Zhang et al., ICSE 2021, dying ReLU: >= 70% of units) and DeepDiagnosis
 (Wardat et al., ICSE 2022) / SageMaker Debugger (dead units: >= 70% non-positive). Read on 3
-consecutive logged steps. Units dead from the first logged step point at the initialisation
+consecutive logged steps. A dead layer feeds
+the next one a constant, so the layers right above it die with it: the finding names the first
+layer of each run of consecutive dead layers and lists the others as ``downstream``. Units dead
+from the first logged step point at the initialisation
 (biases or scale), not at training, so re-initialising comes first there.
 """
 
@@ -28,9 +31,11 @@ def check(s: Signals) -> Finding | None:
     start = first_sustained(hit, RUN)
     if start is None:
         return None
-    layers = layers_where(hit, m.layers, start, RUN)
+    dead = layers_where(hit, m.layers, start, RUN)
+    layers = tuple(n for n in dead if m.layers.index(n) == 0 or m.layers[m.layers.index(n) - 1] not in dead)
     return Finding("dead units", layers, int(m.steps[start]),
-                   {"dead_fraction_at_onset": float(nan_reduce(np.nanmax, m.values[start])),
+                   {"downstream": [n for n in dead if n not in layers],
+                    "dead_fraction_at_onset": float(nan_reduce(np.nanmax, m.values[start])),
                     "final_max": float(nan_reduce(np.nanmax, m.values[-1])), "threshold": DEAD},
                    "high", "dead_units", SOURCE, _ranked(start == 0))
 
