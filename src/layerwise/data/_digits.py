@@ -40,9 +40,9 @@ def digits(*, flat: bool = False, val_fraction: float = 0.2, seed: int = 0) -> S
         ``Split`` with ``x`` float32 in [0, 1] (pixel / 16), ``y`` int64 in [0, 10);
         1,797 rows in total (1,438 train / 359 val at the defaults).
     """
-    from sklearn.datasets import load_digits
+    from layerwise.data._sklearn import sklearn_datasets
 
-    bunch = load_digits()
+    bunch = sklearn_datasets().load_digits()
     x = torch.from_numpy(bunch.data.astype(np.float32) / np.float32(16.0))
     y = torch.from_numpy(bunch.target.astype(np.int64))
     if not flat:

@@ -63,8 +63,9 @@ def two_moons_shift(
     Returns:
         ``DomainShift`` (x float32 ``(N, 2)``, y int64 ``(N,)``).
     """
-    from sklearn.datasets import make_moons
+    from layerwise.data._sklearn import sklearn_datasets
 
+    make_moons = sklearn_datasets().make_moons
     if n_source < 2 or n_target < 2 or noise < 0:
         raise ValueError(f"need n_source, n_target >= 2 and noise >= 0, got {n_source}, "
                          f"{n_target}, {noise}")
