@@ -1,8 +1,8 @@
 """``verify``: re-run a diagnosed recipe with its top prescriptions and say whether each helped.
 
-For every seed the recipe is trained twice from the same initialisation and data, once as it is
-(the baseline) and once with a prescription applied (:func:`layerwise.doctor._remedies.apply`);
-both runs are diagnosed. A prescription is judged as the studies judge an arm (paired by seed,
+For every seed the recipe is trained from the same initialisation and data once as it is (the
+baseline) and once per prescription, applied by :func:`layerwise.doctor._remedies.apply`; every
+run is diagnosed. A prescription is judged as the studies judge an arm (paired by seed,
 Student-t interval of the per-seed differences, ``layerwise.studies._stats``):
 
 - ``confirmed``: the symptom is gone in every seed and the held-out loss improved (the 95%
