@@ -34,17 +34,7 @@ def apply(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -
         except LookupError as err:
             raise NotApplicable(f"the model has no {s['old']} activation to replace ({err})") from None
         return optimizer
-    if p.component == "insert_norm_before_activations":
-        from layerwise.transforms import insert_norm_before_activations
-
-        known = {id(q) for g in optimizer.param_groups for q in g["params"]}
-        insert_norm_before_activations(model, s.get("norm", "layer"))
-        new = [q for q in model.parameters() if id(q) not in known]
-        if not new:
-            raise NotApplicable("the model has no activation to put a norm before")
-        optimizer.add_param_group({"params": new})
-        return optimizer
-    if p.component in ("qk_norm", "norm_placement", "layernorm_scaling"):
+    if p.component in ("insert_norm_before_activations", "qk_norm", "norm_placement", "layernorm_scaling"):
         return _edit(p, model, optimizer)
     if p.component in ("clip_per_layer", "add_noise", "project_to_init_norm"):
         return _transformed(p, model, optimizer)
@@ -55,8 +45,11 @@ def apply(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -
 def _edit(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
     """A model edit of layerwise.nn; the parameters it adds join the optimizer as a new group."""
     from layerwise.nn import add_qk_norm, apply_layernorm_scaling, apply_norm_placement
+    from layerwise.transforms import insert_norm_before_activations
 
-    edit = {"qk_norm": lambda: add_qk_norm(model),
+    edit = {"insert_norm_before_activations": lambda: insert_norm_before_activations(
+                model, p.settings.get("norm", "layer")),
+            "qk_norm": lambda: add_qk_norm(model),
             "norm_placement": lambda: apply_norm_placement(model, p.settings.get("placement", "peri")),
             "layernorm_scaling": lambda: apply_layernorm_scaling(model)}[p.component]
     known = {id(q) for g in optimizer.param_groups for q in g["params"]}
@@ -67,6 +60,8 @@ def _edit(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -
     new = [q for q in model.parameters() if id(q) not in known]
     if new:
         optimizer.add_param_group({"params": new})
+    elif p.component == "insert_norm_before_activations":
+        raise NotApplicable("the model has no activation to put a norm before")
     return optimizer
 
 
