@@ -1,8 +1,9 @@
-"""Prescriptions applied to a fresh model and optimizer before a verifying re-run.
+"""Prescriptions applied to a fresh setup before a verifying re-run.
 
-``apply(prescription, model, optimizer)`` edits the model in place and returns the optimizer to
-train with (the same one, its learning rates scaled, or a ``TransformedOptimizer`` around it).
-A prescription that cannot be applied to this model raises :class:`NotApplicable` saying why.
+``apply(prescription, setup)`` edits the setup's model in place and sets the optimizer to train
+with (the same one, its learning rates scaled, or a ``TransformedOptimizer`` around it), or,
+for a multi-loss remedy (PCGrad, SAM-GS), the aggregator of its per-loss gradients. A
+prescription that cannot be applied raises :class:`NotApplicable` saying why.
 """
 
 from __future__ import annotations
@@ -11,13 +12,28 @@ import torch
 from torch import nn
 
 from layerwise.doctor._finding import Prescription
+from layerwise.doctor._setup import Setup
 
 
 class NotApplicable(ValueError):
     """This prescription cannot be applied automatically to this model."""
 
 
-def apply(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+def apply(p: Prescription, setup: Setup) -> None:
+    """``setup`` with prescription ``p`` applied (model edited, optimizer or aggregator set)."""
+    if p.component in ("pcgrad", "samgs"):
+        setup.aggregator = _aggregator(p)
+        return
+    setup.optimizer = _to_model(p, setup.model, setup.optimizer)
+
+
+def _aggregator(p: Prescription):
+    from layerwise.multiloss import SAMGS, PCGrad
+
+    return {"pcgrad": PCGrad, "samgs": SAMGS}[p.component](**p.settings)
+
+
+def _to_model(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
     """``model`` edited and the optimizer to train it with, for prescription ``p``."""
     s = p.settings
     if p.component == "learning_rate":

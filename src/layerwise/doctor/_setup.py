@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from layerwise.doctor._conflict import log_conflict, total
+from layerwise.multiloss.grads import aggregate_backward
 
 Batch = tuple[Tensor, Tensor]
 
@@ -33,7 +34,9 @@ class Setup:
     """One seeded run: ``batch(step)`` gives the step's (inputs, targets); ``loss_fn(out, y)`` a
     loss or a mapping of named losses; ``before_step(step,
     setup)``, if given, runs first at every step (an injected fault or a schedule); ``held_out``
-    is the batch the target metric is measured on."""
+    is the batch the target metric is measured on; ``aggregator`` (a layerwise.multiloss
+    aggregator: PCGrad, SAM-GS, ...) combines the per-loss gradients of a multi-loss recipe
+    instead of summing them."""
 
     model: nn.Module
     optimizer: Any  # a torch optimizer, or a TransformedOptimizer once a remedy wrapped it
@@ -43,6 +46,7 @@ class Setup:
     held_out: Batch
     before_step: Callable[[int, Setup], None] | None = None
     probe_every: int = 10
+    aggregator: Callable[[Tensor], Tensor] | None = None  # per-loss gradients (K, P) -> one (P,)
 
 
 def load_recipe(target: str) -> Callable[[int], Setup]:
@@ -90,7 +94,10 @@ def train(setup: Setup, log: str | Path, *, meta: dict | None = None) -> float:
             with mon.step(step):
                 value = setup.loss_fn(model(x), y)
                 several, loss = isinstance(value, Mapping) and len(value) > 1, total(value)
-                loss.backward()
+                if several and setup.aggregator is not None:
+                    aggregate_backward(list(value.values()), model, setup.aggregator)
+                else:
+                    loss.backward()
                 mon.log(loss=loss)
             if not math.isfinite(float(loss.detach())):
                 return math.inf

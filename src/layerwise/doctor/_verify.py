@@ -148,7 +148,7 @@ def _score(fn: Recipe, seed: int, p: Prescription | None, folder: Path) -> float
     setup = fn(seed)
     untrained = held_out_loss(setup)
     if p is not None:
-        setup.optimizer = apply(p, setup.model, setup.optimizer)
+        apply(p, setup)
     final = train(setup, folder, meta={"seed": seed, "prescription": asdict(p) if p else None})
     return min(final, untrained)
 

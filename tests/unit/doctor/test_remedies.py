@@ -1,4 +1,4 @@
-"""apply(prescription, model, optimizer): each remedy changes what it says and nothing else."""
+"""apply(prescription, setup): each remedy changes what it says and nothing else."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from torch import nn
 
 from layerwise.doctor import Prescription as P
 from layerwise.doctor._remedies import NotApplicable, apply
+from layerwise.doctor._setup import Setup
 from layerwise.models import MLP
 
 
@@ -15,6 +16,13 @@ def fresh():
     torch.manual_seed(0)
     model = MLP(in_dim=4, out_dim=2, depth=3, width=8)
     return model, torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def apply_to(p, model, opt):
+    """The optimizer to train ``model`` with once ``p`` is applied to a setup holding both."""
+    setup = Setup(model, opt, batch=None, loss_fn=None, steps=0, held_out=None)
+    apply(p, setup)
+    return setup.optimizer
 
 
 def step(model, opt):
@@ -26,14 +34,14 @@ def step(model, opt):
 
 def test_learning_rate_scales_every_group():
     model, opt = fresh()
-    assert apply(P("learning_rate", {"factor": 0.3}, ""), model, opt) is opt
+    assert apply_to(P("learning_rate", {"factor": 0.3}, ""), model, opt) is opt
     assert [g["lr"] for g in opt.param_groups] == [pytest.approx(0.03)]
 
 
 def test_init_redraws_kaiming_weights_and_zero_biases():
     model, opt = fresh()
     before = [m.weight.clone() for m in model.modules() if isinstance(m, nn.Linear)]
-    apply(P("init", {"scheme": "kaiming"}, ""), model, opt)
+    apply_to(P("init", {"scheme": "kaiming"}, ""), model, opt)
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert all(not torch.equal(m.weight, b) for m, b in zip(linears, before, strict=True))
     assert all(float(m.bias.detach().abs().max()) == 0.0 for m in linears)
@@ -43,20 +51,20 @@ def test_init_redraws_kaiming_weights_and_zero_biases():
 
 def test_init_xavier_uses_glorots_scale():
     model, opt = fresh()
-    apply(P("init", {"scheme": "xavier"}, ""), model, opt)
+    apply_to(P("init", {"scheme": "xavier"}, ""), model, opt)
     w = model.blocks[1].linear.weight.detach()  # 8 x 8: std sqrt(2 / (8 + 8)) = 0.354
     assert 0.2 < float(w.std()) < 0.5
     with pytest.raises(NotApplicable, match="not one of"):
-        apply(P("init", {"scheme": "lecun"}, ""), model, opt)
+        apply_to(P("init", {"scheme": "lecun"}, ""), model, opt)
 
 
 def test_replace_activations_and_insert_norm_edit_the_model():
     model, opt = fresh()
-    apply(P("replace_activations", {"old": "relu", "new_factory": "elu"}, ""), model, opt)
+    apply_to(P("replace_activations", {"old": "relu", "new_factory": "elu"}, ""), model, opt)
     assert not any(isinstance(m, nn.ReLU) for m in model.modules())
     assert sum(isinstance(m, nn.ELU) for m in model.modules()) == 3
     n_before = sum(len(g["params"]) for g in opt.param_groups)
-    apply(P("insert_norm_before_activations", {"norm": "layer"}, ""), model, opt)
+    apply_to(P("insert_norm_before_activations", {"norm": "layer"}, ""), model, opt)
     norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
     assert len(norms) == 3  # one before each activation, and the optimizer trains them
     assert sum(len(g["params"]) for g in opt.param_groups) == n_before + 2 * len(norms)
@@ -64,7 +72,7 @@ def test_replace_activations_and_insert_norm_edit_the_model():
 
 def test_clip_per_layer_bounds_every_tensor_step():
     model, opt = fresh()
-    wrapped = apply(P("clip_per_layer", {"C": 1e-3, "mode": "per_tensor"}, ""), model, opt)
+    wrapped = apply_to(P("clip_per_layer", {"C": 1e-3, "mode": "per_tensor"}, ""), model, opt)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     for p in model.parameters():
         p.grad = torch.full_like(p, 10.0)
@@ -75,7 +83,7 @@ def test_clip_per_layer_bounds_every_tensor_step():
 
 def test_project_to_init_norm_restores_weight_norms_after_each_step():
     model, opt = fresh()
-    wrapped = apply(P("project_to_init_norm", {}, ""), model, opt)
+    wrapped = apply_to(P("project_to_init_norm", {}, ""), model, opt)
     norms = {n: float(p.detach().norm()) for n, p in model.named_parameters() if p.dim() >= 2}
     for _ in range(3):
         step(model, wrapped)
@@ -87,11 +95,11 @@ def test_project_to_init_norm_restores_weight_norms_after_each_step():
 def test_what_cannot_be_applied_says_why():
     model, opt = fresh()
     with pytest.raises(NotApplicable, match="by hand"):
-        apply(P("layernorm_scaling", {}, ""), model, opt)
+        apply_to(P("layernorm_scaling", {}, ""), model, opt)
     with pytest.raises(NotApplicable, match="no tanh activation"):
-        apply(P("replace_activations", {"old": "tanh", "new_factory": "elu"}, ""), model, opt)
+        apply_to(P("replace_activations", {"old": "tanh", "new_factory": "elu"}, ""), model, opt)
     with pytest.raises(NotApplicable, match="no Linear or conv"):
-        apply(P("init", {}, ""), nn.Sequential(nn.ReLU()), opt)
+        apply_to(P("init", {}, ""), nn.Sequential(nn.ReLU()), opt)
 
 
 def test_transformer_edits_join_the_optimizer():
@@ -101,10 +109,39 @@ def test_transformer_edits_join_the_optimizer():
     model = GPT(n_layer=2, d_model=16, n_head=2, seq_len=8, vocab_size=20)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     n = len(list(model.parameters()))
-    assert apply(P("qk_norm", {}, ""), model, opt) is opt
+    assert apply_to(P("qk_norm", {}, ""), model, opt) is opt
     assert len(opt.param_groups) == 2 and len(opt.param_groups[1]["params"]) == 2 * 2 * 2
-    apply(P("norm_placement", {"placement": "peri"}, ""), model, opt)
+    apply_to(P("norm_placement", {"placement": "peri"}, ""), model, opt)
     held = sum(len(g["params"]) for g in opt.param_groups)
     assert held == len(list(model.parameters())) > n + 8  # every new gain and bias is trained
     with pytest.raises(NotApplicable, match="does not fit this model"):
-        apply(P("qk_norm", {}, ""), *fresh())
+        apply_to(P("qk_norm", {}, ""), *fresh())
+
+
+def test_pcgrad_combines_the_per_loss_gradients_of_a_multi_loss_recipe(tmp_path):
+    import copy
+
+    from torch.nn import functional as F
+
+    from layerwise.doctor import train
+    from layerwise.multiloss import PCGrad, per_loss_grads
+
+    torch.manual_seed(0)
+    model = MLP(in_dim=4, out_dim=2, depth=2, width=8)
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+
+    def losses(out, t):  # two objectives that disagree: the labels and their flip
+        return {"a": F.cross_entropy(out, t), "b": F.cross_entropy(out, 1 - t)}
+
+    ref = copy.deepcopy(model)
+    setup = Setup(model, torch.optim.SGD(model.parameters(), lr=0.1), lambda _: (x, y), losses, 1, (x, y))
+    apply(P("pcgrad", {}, ""), setup)
+    train(setup, tmp_path / "run")
+    out = ref(x)  # by hand: one SGD step along PCGrad of the two per-loss gradients
+    g = PCGrad()(per_loss_grads([F.cross_entropy(out, y), F.cross_entropy(out, 1 - y)], ref))
+    start = torch.cat([p.detach().flatten() for p in ref.parameters()])
+    expected = start - 0.1 * g
+    assert torch.allclose(torch.cat([p.detach().flatten() for p in model.parameters()]), expected, atol=1e-6)
+    out = ref(x)
+    summed = start - 0.1 * per_loss_grads([F.cross_entropy(out, y), F.cross_entropy(out, 1 - y)], ref).sum(0)
+    assert not torch.allclose(expected, summed, atol=1e-4)  # the projection changed the step
