@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from layerwise._registry import register
-from layerwise.models.attention import SelfAttention
+from layerwise.models.attention import SelfAttention, capture_attention
 
 PAPER = ("Stabilizing Transformer Training by Preventing Attention Entropy Collapse (Zhai et al., 2023)",
          "2303.06296")
@@ -64,16 +64,18 @@ class TransformerProbe:
         was_training = self.model.training
         self.model.eval()
         with ExitStack() as stack, torch.no_grad():
+            probs = stack.enter_context(capture_attention(attn for _, _, attn in self.blocks))
             for name, block, attn in self.blocks:
-                stack.enter_context(_explicit(attn))
                 store = seen[name]
                 stack.callback(block.register_forward_hook(_keep_io(store)).remove)
                 stack.callback(attn.logits.register_forward_hook(_keep(store["logits"])).remove)
-                stack.callback(attn.probs.register_forward_hook(_keep(store["probs"])).remove)
             self.model(self.inputs)
         self.model.train(was_training)
-        return [(name, metric, value) for name, store in seen.items() if store["out"]
-                for metric, value in _block_metrics(store).items()]
+        called = [name for name, store in seen.items() if store["out"]]
+        for name, p in zip(called, probs, strict=True):  # one attention call per block, in order
+            seen[name]["probs"].append(p.detach())
+        return [(name, metric, value) for name in called
+                for metric, value in _block_metrics(seen[name]).items()]
 
     def log(self, step: int, log) -> bool:
         """Write the rows to ``log`` (a RunLog, or a Monitor's) on steps that are multiples of
@@ -124,16 +126,3 @@ def _keep_io(store: dict[str, list[Tensor]]):
         store["in"].append(args[0].detach())
         store["out"].append((out[0] if isinstance(out, tuple) else out).detach())
     return hook
-
-
-class _explicit:
-    """Run one attention module on its explicit path (probabilities materialised) for a while."""
-
-    def __init__(self, attn: SelfAttention) -> None:
-        self.attn = attn
-
-    def __enter__(self) -> None:
-        self.saved, self.attn.explicit = self.attn.explicit, True
-
-    def __exit__(self, *exc) -> None:
-        self.attn.explicit = self.saved

@@ -20,8 +20,9 @@ from layerwise.multiloss import conflict_rows, per_loss_grads
 
 def log_conflict(mon, model: nn.Module, losses: Mapping[str, Tensor], step: int) -> None:
     """Rows of the losses' per-layer gradient conflict at ``step`` into ``mon``'s log."""
-    names = [n for n in mon.layers if any(p.requires_grad for p in get_module(model, n).parameters())]
-    params = [[p for p in get_module(model, n).parameters() if p.requires_grad] for n in names]
+    trained = {n: [p for p in get_module(model, n).parameters() if p.requires_grad] for n in mon.layers}
+    names = [n for n, group in trained.items() if group]
+    params = [trained[n] for n in names]
     flat = [p for group in params for p in group]
     grads = per_loss_grads(list(losses.values()), flat)
     sizes = [sum(p.numel() for p in group) for group in params]

@@ -100,5 +100,17 @@ PRESCRIPTIONS: dict[str, tuple[P, ...]] = {
 }
 
 
-def prescriptions(symptom: str) -> tuple[P, ...]:
-    return PRESCRIPTIONS.get(symptom, ())
+# a symptom present from the first logged step points at the initialisation: redraw it first
+INIT_FIRST: dict[str, P] = {
+    "dead units": P("init", {"scheme": "kaiming"}, "units dead from the first step were initialised "
+                    "dead (biases or scale): redraw the weights, zero the biases"),
+    "saturation": P("init", {"scheme": "xavier"}, "saturated from the first step: the initial weights "
+                    "are too large for a bounded activation; Glorot init keeps pre-activations near "
+                    "unit scale"),
+}
+
+
+def prescriptions(symptom: str, *, from_start: bool = False) -> tuple[P, ...]:
+    """The ranked remedies for ``symptom``; ``from_start``: it showed from the first logged step."""
+    usual = PRESCRIPTIONS.get(symptom, ())
+    return (INIT_FIRST[symptom], *usual) if from_start and symptom in INIT_FIRST else usual

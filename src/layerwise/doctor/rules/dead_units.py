@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from layerwise.doctor._finding import Finding, Prescription
+from layerwise.doctor._finding import Finding
 from layerwise.doctor._prescribe import prescriptions
 from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, first_sustained, layers_where, nan_reduce
@@ -37,13 +37,5 @@ def check(s: Signals) -> Finding | None:
                    {"downstream": [n for n in dead if n not in layers],
                     "dead_fraction_at_onset": float(nan_reduce(np.nanmax, m.values[start])),
                     "final_max": float(nan_reduce(np.nanmax, m.values[-1])), "threshold": DEAD},
-                   "high", "dead_units", SOURCE, _ranked(start == 0))
+                   "high", "dead_units", SOURCE, prescriptions("dead units", from_start=start == 0))
 
-
-def _ranked(from_start: bool) -> tuple[Prescription, ...]:
-    usual = prescriptions("dead units")
-    if not from_start:
-        return usual
-    init = Prescription("init", {"scheme": "kaiming"}, "units dead from the first step were "
-                        "initialised dead (biases or scale): redraw the weights, zero the biases")
-    return (init, *usual)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from layerwise.doctor._finding import Finding, Prescription
+from layerwise.doctor._finding import Finding
 from layerwise.doctor._prescribe import prescriptions
 from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, first_sustained, layers_where
@@ -36,14 +36,5 @@ def check(s: Signals) -> Finding | None:
     return Finding("saturation", layers_where(hit, rms.layers, start, RUN), int(rms.steps[start]),
                    {"rms_at_onset": float(np.nanmax(np.where(hit[start], rms.values[start], np.nan))),
                     "max_abs_bound": 1.0, "threshold": RMS},
-                   "high", "saturation", SOURCE, _ranked(start == 0))
+                   "high", "saturation", SOURCE, prescriptions("saturation", from_start=start == 0))
 
-
-def _ranked(from_start: bool) -> tuple[Prescription, ...]:
-    usual = prescriptions("saturation")
-    if not from_start:
-        return usual
-    init = Prescription("init", {"scheme": "xavier"}, "saturated from the first step: the initial "
-                        "weights are too large for a bounded activation; Glorot init keeps "
-                        "pre-activations near unit scale")
-    return (init, *usual)
