@@ -7,11 +7,18 @@ from layerwise.doctor._finding import Prescription as P
 
 PRESCRIPTIONS: dict[str, tuple[P, ...]] = {
     "non-finite values": (
+        P("skip_nonfinite", {}, "skips any step whose gradients hold NaN or Inf, as dynamic loss "
+          "scaling does (Micikevicius et al. 2018), so one bad batch or overflow cannot poison the "
+          "weights; no earlier growth explains this one"),
         P("clip_per_layer", {"C": 1.0, "mode": "per_tensor"},
           "bounds every layer's step, so one bad batch cannot blow up the weights"),
         P("learning_rate", {"factor": 0.1}, "a NaN usually follows an update that was too large"),
         P("norm_placement", {"placement": "peri"},
           "Peri-LN (Kim et al. 2025) normalises each block's output and keeps activations bounded"),
+    ),
+    "transient non-finite values": (
+        P("skip_nonfinite", {}, "the run recovered, so its steps were skipped or the NaN never "
+          "reached the weights: keep the guard, and look at the batches of the listed steps"),
     ),
     "exploding gradients": (
         P("clip_per_layer", {"C": 1.0, "mode": "per_tensor"},
@@ -114,3 +121,14 @@ def prescriptions(symptom: str, *, from_start: bool = False) -> tuple[P, ...]:
     """The ranked remedies for ``symptom``; ``from_start``: it showed from the first logged step."""
     usual = PRESCRIPTIONS.get(symptom, ())
     return (INIT_FIRST[symptom], *usual) if from_start and symptom in INIT_FIRST else usual
+
+
+FACTOR_RANGE = (1e-3, 1e3)  # the most a prescribed learning-rate change scales by
+
+
+def learning_rate_first(ranked: tuple[P, ...], factor: float, why: str) -> tuple[P, ...]:
+    """``ranked`` with a learning-rate change by ``factor`` (within FACTOR_RANGE, 2 digits) first."""
+    lo, hi = FACTOR_RANGE
+    factor = float(f"{min(max(factor, lo), hi):.2g}")
+    lr = P("learning_rate", {"factor": factor}, f"{why}: scale the learning rate by {factor:g}")
+    return (lr, *(q for q in ranked if q.component != "learning_rate"))

@@ -1,7 +1,8 @@
 """Prescriptions applied to a fresh setup before a verifying re-run.
 
 ``apply(prescription, setup)`` edits the setup's model in place and sets the optimizer to train
-with (the same one, its learning rates scaled, or a ``TransformedOptimizer`` around it), or,
+with (the same one, its learning rates scaled, or a ``TransformedOptimizer`` or
+``SkipNonfinite`` around it), or,
 for a multi-loss remedy (PCGrad, SAM-GS), the aggregator of its per-loss gradients. A
 prescription that cannot be applied raises :class:`NotApplicable` saying why.
 """
@@ -37,6 +38,8 @@ def _to_model(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimize
     """``model`` edited and the optimizer to train it with, for prescription ``p``."""
     s = p.settings
     if p.component == "learning_rate":
+        if any(group["lr"] == 0 for group in optimizer.param_groups):
+            raise NotApplicable("the learning rate is 0, and scaling it leaves it 0: set a learning rate")
         for group in optimizer.param_groups:
             group["lr"] *= s["factor"]
         return optimizer
@@ -54,6 +57,10 @@ def _to_model(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimize
         return _edit(p, model, optimizer)
     if p.component in ("clip_per_layer", "add_noise", "project_to_init_norm"):
         return _transformed(p, model, optimizer)
+    if p.component == "skip_nonfinite":
+        from layerwise.transforms import SkipNonfinite
+
+        return SkipNonfinite(optimizer, model)
     raise NotApplicable(f"{p.component} is not applied automatically yet; apply it by hand "
                         "(see its docstring) and re-run")
 

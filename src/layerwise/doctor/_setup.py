@@ -4,7 +4,8 @@ A *recipe* is a function ``recipe(seed) -> Setup`` (importable as ``"module:func
 a fresh model, optimizer and data stream from the seed alone, so two calls with one seed train the
 same run. :func:`train` runs a setup under a Monitor (economy tier, loss logged) and returns its
 target metric: the held-out loss at the end, lower is better; a run whose loss went non-finite
-stops there and scores ``inf``. A model with layerwise attention also gets a
+stops there and scores ``inf``, unless its optimizer skips such steps (``skips_nonfinite``, as
+:class:`layerwise.transforms.SkipNonfinite` does). A model with layerwise attention also gets a
 :class:`layerwise.analysis.TransformerProbe` on the held-out inputs every ``probe_every`` steps,
 so the attention, rank-collapse and depth rules have rows to read. A ``loss_fn`` that returns a
 mapping of named losses trains on their sum and logs their per-layer gradient conflict every
@@ -99,8 +100,8 @@ def train(setup: Setup, log: str | Path, *, meta: dict | None = None) -> float:
                 else:
                     loss.backward()
                 mon.log(loss=loss)
-            if not math.isfinite(float(loss.detach())):
-                return math.inf
+            if not math.isfinite(float(loss.detach())) and not getattr(opt, "skips_nonfinite", False):
+                return math.inf  # diverged (a guard such as SkipNonfinite skips the step instead)
             opt.step()
             opt.zero_grad()
     return held_out_loss(setup)
@@ -126,5 +127,7 @@ def _probe(setup: Setup):
 
 
 def _torch_optimizer(opt: Any) -> torch.optim.Optimizer:
-    """The torch optimizer inside a wrapper (the Monitor reads its learning rates and state)."""
-    return getattr(opt, "optimizer", opt)
+    """The torch optimizer inside any wrappers (the Monitor reads its learning rates and state)."""
+    while hasattr(opt, "optimizer"):
+        opt = opt.optimizer
+    return opt

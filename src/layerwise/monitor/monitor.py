@@ -384,7 +384,10 @@ class Monitor:
     def _warn_cleared_grads(self, step: int) -> None:
         c = self._collector
         no_backward = c.wants_backward and not c.bwd  # told by the "no backward pass" warning
-        if c.grads_missing and c.fired and not no_backward and not self._warned_grads:
+        # awaiting: optimizer.step() never came (GradScaler or SkipNonfinite skipped a non-finite
+        # step), so there were no gradients to read at it; the step's other rows still record it
+        skipped = self._awaiting_optimizer
+        if c.grads_missing and c.fired and not no_backward and not skipped and not self._warned_grads:
             self._warned_grads = True
             warnings.warn(f"step {step}: no parameter had a gradient when the step closed, so grad_norm "
                           "is not recorded: zero_grad() ran inside the step before the Monitor read the "

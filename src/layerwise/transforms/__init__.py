@@ -30,11 +30,13 @@ from layerwise.transforms.normalize import normalize_per_layer
 from layerwise.transforms.optimizer import TransformedOptimizer
 from layerwise.transforms.reversal import GradientReversal, GradReverse, dann_lambda, grad_reverse
 from layerwise.transforms.routing import param_matches, partition
+from layerwise.transforms.skip_nonfinite import SkipNonfinite
 
 __all__ = [
     "CLIP_MODES",
     "DPSGD",
     "RDPAccountant",
+    "SkipNonfinite",
     "clip_and_sum",
     "clip_per_sample",
     "dp_aggregate",

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
+from layerwise.transforms._wrapper import WrapsOptimizer
 from layerwise.transforms.base import GradientTransform, State
 
 PostStepHook = Callable[["TransformedOptimizer"], None]
@@ -50,7 +51,7 @@ def _named(named_params: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]]) ->
     return out
 
 
-class TransformedOptimizer:
+class TransformedOptimizer(WrapsOptimizer):
     """Wrap ``optimizer`` so that ``step()`` first applies ``transform`` to the named gradients."""
 
     def __init__(
@@ -79,17 +80,6 @@ class TransformedOptimizer:
         if named - held:
             missing = [n for n, p in self.named_params.items() if id(p) not in held]
             raise ValueError(f"named parameters not held by the optimizer: {', '.join(missing[:5])}")
-
-    @property
-    def param_groups(self) -> list[dict[str, Any]]:
-        return self.optimizer.param_groups
-
-    @property
-    def state(self) -> Any:
-        return self.optimizer.state
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
 
     @torch.no_grad()
     def apply_transform(self) -> dict[str, Tensor]:

@@ -38,6 +38,24 @@ def test_learning_rate_scales_every_group():
     assert [g["lr"] for g in opt.param_groups] == [pytest.approx(0.03)]
 
 
+def test_learning_rate_refuses_to_scale_a_zero_rate():
+    model, opt = fresh()
+    opt.param_groups[0]["lr"] = 0.0
+    with pytest.raises(NotApplicable, match="learning rate is 0"):
+        apply_to(P("learning_rate", {"factor": 3.0}, ""), model, opt)
+
+
+def test_skip_nonfinite_guards_the_optimizer_and_the_buffers():
+    model, opt = fresh()
+    guarded = apply_to(P("skip_nonfinite", {}, ""), model, opt)
+    assert guarded.optimizer is opt and guarded.skips_nonfinite
+    before = [q.clone() for q in model.parameters()]
+    nan_batch = torch.full((4, 4), float("nan"))
+    nn.functional.cross_entropy(model(nan_batch), torch.zeros(4, dtype=torch.long)).backward()
+    assert guarded.step() is False
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
 def test_init_redraws_kaiming_weights_and_zero_biases():
     model, opt = fresh()
     before = [m.weight.clone() for m in model.modules() if isinstance(m, nn.Linear)]

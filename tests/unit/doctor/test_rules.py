@@ -56,6 +56,20 @@ def test_nonfinite_names_the_first_step_and_layer():
     assert (found.onset_step, found.layers, found.severity) == (6, ("blocks.2",), "critical")
 
 
+def test_nonfinite_a_run_finite_again_for_five_steps_is_transient():
+    act, loss = np.ones((20, 4)), np.linspace(2.0, 1.0, 20)
+    act[14, 0], loss[14] = math.nan, math.nan  # a NaN batch at step 14, steps 15..19 finite: 5 after it
+    found = symptoms(rows({"act_max": act}, {"loss": loss}))
+    assert "non-finite values" not in found
+    t = found["transient non-finite values"]
+    assert (t.onset_step, t.severity, t.evidence["steps"]) == (14, "low", [14])
+    assert t.prescriptions[0].component == "skip_nonfinite"
+    act[15, 0] = math.inf  # finite for only 4 steps after the last bad one: not recovered
+    found = symptoms(rows({"act_max": act}, {"loss": loss}))
+    assert found["non-finite values"].severity == "critical" and "transient non-finite values" not in found
+    assert found["non-finite values"].prescriptions[0].component == "skip_nonfinite"
+
+
 def test_exploding_at_100x_growth_for_two_steps():
     grad = np.tile([0.5, 0.8, 1.0, 1.2], (60, 1))
     grad[30:, 3] *= 100  # exactly 100x the early median, from step 30 on
@@ -110,7 +124,26 @@ def test_update_size_outside_sagemakers_range(value, symptom):
     ratio[:, 0] = value
     found = symptoms(rows({"update_ratio": ratio}))[symptom]
     assert found.layers == ("blocks.0",)
-    assert found.prescriptions[0].component == "learning_rate"
+    lr = found.prescriptions[0]
+    assert lr.component == "learning_rate"  # sized to bring the ratio a decade inside the bound
+    target = 1e-2 if symptom == "update too large" else 1e-4
+    assert lr.settings["factor"] == pytest.approx(target / value, rel=0.05)  # 2 significant digits
+
+
+def test_exploding_after_a_step_size_jump_prescribes_undoing_it():
+    grad = np.tile([0.5, 0.8, 1.0, 1.2], (60, 1))
+    ratio = np.full((60, 4), 1e-3)
+    ratio[29:, :] *= 40  # the learning rate went up 40x at step 29, the gradients 100x from step 30
+    grad[30:, :] *= 100
+    found = symptoms(rows({"grad_norm": grad, "update_ratio": ratio}))["exploding gradients"]
+    assert found.evidence["effective_lr_jump"] == pytest.approx(40)
+    first = found.prescriptions[0]
+    assert (first.component, first.settings["factor"]) == ("learning_rate", 0.025)
+    ratio[29:30, :] /= 40  # the same step size throughout, up only with the gradient: clip first
+    ratio[30:, :] *= 100 / 40
+    found = symptoms(rows({"grad_norm": grad, "update_ratio": ratio}))["exploding gradients"]
+    assert "effective_lr_jump" not in found.evidence
+    assert found.prescriptions[0].component == "clip_per_layer"
 
 
 def test_a_flat_loss_is_no_progress_and_a_falling_one_is_not():

@@ -4,6 +4,10 @@ Source: AUTOTRAINER (Zhang et al., ICSE 2021) flags explosion from the ratio of 
 across layers (> 70); on a run's own history, growth against the layer's early median is the
 signal that does not depend on the architecture's usual spread, so that is the rule here (the
 ratio is reported as evidence). Thresholds: growth >= 100x on 2 consecutive logged steps.
+When the effective learning rate (update ratio per unit gradient norm) jumped to 10x its median
+over the 10 logged steps before, within 2 logged steps of the onset, the step size set off the
+growth: a learning-rate cut that undoes the jump is prescribed first; otherwise per-layer
+clipping is.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from layerwise.doctor._finding import Finding
-from layerwise.doctor._prescribe import prescriptions
+from layerwise.doctor._prescribe import learning_rate_first, prescriptions
 from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, first_sustained, layers_where, nan_reduce
 
 GROWTH, RUN = 100.0, 2
+STEP_JUMP, LEAD, RECENT = 10.0, 2, 10
 SOURCE = "AUTOTRAINER (ICSE 2021), growth form"
 
 
@@ -44,8 +49,40 @@ def check(s: Signals) -> Finding | None:
     peak = float(np.max(ratio[finite])) if finite.any() else np.inf
     row = m.values[start]
     spread = float(row.max() / row.min()) if np.all(np.isfinite(row)) and row.min() > 0 else np.inf
-    return Finding("exploding gradients", layers, int(m.steps[start]),
-                   {"metric": "grad_norm" if "grad_norm" in s.metrics else "act_grad_norm",
-                    "growth_at_onset": float(np.nanmax(ratio[start])), "peak_growth": peak,
-                    "threshold": GROWTH, "layer_ratio_at_onset": spread},
-                   "critical", "exploding", SOURCE, prescriptions("exploding gradients"))
+    evidence = {"metric": "grad_norm" if "grad_norm" in s.metrics else "act_grad_norm",
+                "growth_at_onset": float(np.nanmax(ratio[start])), "peak_growth": peak,
+                "threshold": GROWTH, "layer_ratio_at_onset": spread}
+    ranked = prescriptions("exploding gradients")
+    step_jump = _step_jump(s, int(m.steps[start]))
+    if step_jump is not None:
+        evidence["effective_lr_jump"], evidence["update_ratio_at_jump"] = step_jump
+        ranked = learning_rate_first(ranked, 1 / step_jump[0], f"the update per unit gradient jumped "
+                                     f"{step_jump[0]:.0f}x just before: the step size set off the growth; "
+                                     "to undo the jump")
+    return Finding("exploding gradients", layers, int(m.steps[start]), evidence, "critical", "exploding",
+                   SOURCE, ranked)
+
+
+def _step_jump(s: Signals, onset: int) -> tuple[float, float] | None:
+    """(jump, ratio): over the LEAD logged steps up to ``onset``, the largest growth of the update
+    ratio per unit gradient norm (the effective learning rate) over its median on the RECENT
+    logged steps before them, and the update ratio there, when that growth is at least
+    STEP_JUMP: the step size went up, not the gradient; None otherwise (or without both metrics
+    on the same rows)."""
+    u, g = s.metrics.get("update_ratio"), s.metrics.get("grad_norm")
+    if u is None or g is None or u.layers != g.layers:
+        return None
+    steps, iu, ig = np.intersect1d(u.steps, g.steps, return_indices=True)
+    ratio, grad = u.values[iu], g.values[ig]
+    first = int(np.searchsorted(steps, onset - LEAD))
+    last = int(np.searchsorted(steps, onset, side="right"))
+    if first < 3 or last <= first:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        effective = np.where(grad > 0, ratio / grad, np.nan)
+        before = nan_reduce(np.nanmedian, effective[max(0, first - RECENT):first], axis=0)
+        jump = effective[first:last] / np.where(before > 0, before, np.nan)
+    if not np.isfinite(jump).any() or np.nanmax(jump) < STEP_JUMP:
+        return None
+    row, col = np.unravel_index(np.nanargmax(jump), jump.shape)
+    return float(jump[row, col]), float(ratio[first + row, col])

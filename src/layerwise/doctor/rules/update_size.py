@@ -5,15 +5,18 @@ norm); the NaP paper (Lyle et al. 2024, arXiv 2407.01800) reads the same ratio a
 learning rate. Too small: each layer's median ``update_ratio`` over the second half of the run
 (at least 5 logged steps), so a warm-up does not decide alone. Too large: the median over any 10
 consecutive logged steps, so a phase of huge steps counts even when a decay or a collapse of
-the gradients shrinks them later.
+the gradients shrinks them later. The learning-rate change prescribed first is sized to bring the
+measured ratio a decade inside the bound it crossed (to 1e-2 or 1e-4).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from layerwise.doctor._finding import Finding
-from layerwise.doctor._prescribe import prescriptions
+from layerwise.doctor._prescribe import learning_rate_first, prescriptions
 from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, nan_reduce
 
@@ -49,7 +52,11 @@ def _too_large(values: np.ndarray) -> tuple[int, np.ndarray] | None:
 
 def _finding(symptom: str, m, bad: np.ndarray, median: np.ndarray, onset: int) -> Finding:
     layers = tuple(n for n, b in zip(m.layers, bad, strict=True) if b)
+    ratio = float(np.median(median[bad]))  # the flagged layers' typical step
+    target = HIGH / 10 if symptom == "update too large" else LOW * 10  # a decade inside the bound
+    why = f"the flagged layers' median update ratio is {ratio:.2g}; to bring it to {target:g}"
+    factor = target / ratio if ratio > 0 else math.inf
     return Finding(symptom, layers, int(m.steps[onset]),
                    {"median_update_ratio": {n: float(v) for n, v, b in zip(m.layers, median, bad, strict=True)
                                             if b}, "range": [LOW, HIGH]},
-                   "medium", "update_size", SOURCE, prescriptions(symptom))
+                   "medium", "update_size", SOURCE, learning_rate_first(prescriptions(symptom), factor, why))
