@@ -220,3 +220,5 @@ def tier(name: str) -> list[Case]:
 
 
 SEEDS = {"tiny": (0,), "smoke": (0, 1, 2)}
+# --verify re-runs the first seed's diagnosis paired over these (5, as the studies' full size uses)
+VERIFY_SEEDS = {"tiny": (0, 1), "smoke": (0, 1, 2, 3, 4)}

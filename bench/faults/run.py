@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE.parent))
 import torch  # noqa: E402
 
 from faults.baselines import BASELINES  # noqa: E402
-from faults.cases import CATALOGUE, SEEDS, tier  # noqa: E402
+from faults.cases import CATALOGUE, SEEDS, VERIFY_SEEDS, tier  # noqa: E402
 from faults.score import score  # noqa: E402
 from faults.table import markdown, text_table  # noqa: E402
 from layerwise.doctor import diagnose, load  # noqa: E402
@@ -72,9 +72,10 @@ def run(tier_name: str, *, say=print) -> list[dict]:
 def scores(rows: list[dict]) -> dict:
     cases = {c.name: c for c in CATALOGUE}
     out = {}
-    for split in ("all", "held_out"):
+    for split in ("all", "held_out", "held_out2"):
         mine = [r for r in rows if split == "all" or r["split"] == split]
-        out[split] = {m: score(mine, cases, m) for m in METHODS}
+        if mine:
+            out[split] = {m: score(mine, cases, m) for m in METHODS}
     return out
 
 
@@ -90,7 +91,7 @@ def verification(rows: list[dict], tier_name: str, say=print) -> dict:
     from faults.score import top
 
     cases = {c.name: c for c in CATALOGUE}
-    seeds = SEEDS[tier_name] if len(SEEDS[tier_name]) >= 2 else (0, 1)
+    seeds = VERIFY_SEEDS[tier_name]
     verdicts = {}
     with tempfile.TemporaryDirectory() as tmp:
         for row in rows:
@@ -106,17 +107,26 @@ def verification(rows: list[dict], tier_name: str, say=print) -> dict:
                 verdicts[case.name] = result.checks[0].verdict if result.checks else "no check"
             except Exception as err:  # one case's failure is reported, not fatal to the table
                 verdicts[case.name] = f"error: {type(err).__name__}: {err}"
-    return {"verdicts": verdicts, **{split: _rates([v for k, v in verdicts.items()
-                                                     if split == "all" or cases[k].split == split])
-                                     for split in ("all", "held_out")}}
+    return {"verdicts": verdicts, "seeds": list(seeds),
+            **{split: _rates({k: v for k, v in verdicts.items() if split == "all" or cases[k].split == split},
+                             cases)
+               for split in ("all", "held_out", "held_out2")}}
 
 
-def _rates(verdicts: list[str]) -> dict:
-    """Confirmed-fix and harm rates over the verdicts that judged a remedy."""
-    judged = [v for v in verdicts if v in ("confirmed", "harm", "not fixed", "symptom gone, no gain shown")]
-    n = len(judged)
-    return {"judged": n, "confirmed_fix": sum(v == "confirmed" for v in judged) / n if n else None,
-            "harm": sum(v == "harm" for v in judged) / n if n else None}
+def _rates(verdicts: dict[str, str], cases: dict) -> dict:
+    """Confirmed-fix and harm rates over the verdicts that judged a remedy, and over those of
+    the cases a remedy can fix at all (accepted remedies declared in the catalogue)."""
+    judged = {k: v for k, v in verdicts.items()
+              if v in ("confirmed", "harm", "not fixed", "symptom gone, no gain shown")}
+    fixable = [v for k, v in judged.items() if cases[k].remedies]
+
+    def rate(vs: list[str], what: str) -> float | None:
+        return sum(v == what for v in vs) / len(vs) if vs else None
+
+    vs = list(judged.values())
+    return {"judged": len(vs), "confirmed_fix": rate(vs, "confirmed"), "harm": rate(vs, "harm"),
+            "judged_fixable": len(fixable), "confirmed_fix_fixable": rate(fixable, "confirmed"),
+            "harm_fixable": rate(fixable, "harm")}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -23,12 +23,14 @@ def _rows(result: dict) -> list[list[str]]:
         for method, s in methods.items():
             rates = verify.get(split, {}) if method == "doctor" else {}
             fix, harm = _fmt(rates.get("confirmed_fix")), _fmt(rates.get("harm"))
+            fixable = _fmt(rates.get("confirmed_fix_fixable"))
             out.append([split, method, f"{s['runs_injected']}/{s['runs_healthy']}",
-                        *(_fmt(s[k]) for k, _ in COLUMNS), fix, harm])
+                        *(_fmt(s[k]) for k, _ in COLUMNS), fix, harm, fixable])
     return out
 
 
-HEAD = ["split", "method", "runs inj/healthy", *(name for _, name in COLUMNS), "confirmed fix", "harm"]
+HEAD = ["split", "method", "runs inj/healthy", *(name for _, name in COLUMNS), "confirmed fix", "harm",
+        "confirmed fix, fixable cases"]
 
 
 def text_table(result: dict) -> str:
@@ -56,6 +58,9 @@ def markdown(result: dict) -> str:
     lines += [f"- {k}: {n}" for k, n in doctor["confusion"].items()]
     verify = result.get("verify")
     if verify and "verdicts" in verify:
-        lines += ["", "## Verify (top prescription, paired re-runs)", ""]
+        lines += ["", f"## Verify (top prescription, paired re-runs, seeds {verify.get('seeds')})", "",
+                  "Judged (all / fixable: cases with accepted remedies): " + "; ".join(
+                      f"{split} {verify[split]['judged']} / {verify[split]['judged_fixable']}"
+                      for split in ("all", "held_out", "held_out2") if split in verify), ""]
         lines += [f"- {k}: {v}" for k, v in verify["verdicts"].items()]
     return "\n".join(lines) + "\n"

@@ -106,3 +106,16 @@ def test_tiny_tier_end_to_end(tmp_path):
     assert score.top(rows["dead/mlp-block2-at-60"])["onset_step"] == 60
     assert (tmp_path / "faults-tiny.json").exists()
     assert "| all | doctor |" in (tmp_path / "faults-tiny.md").read_text()
+
+
+def test_verify_rates_count_judged_verdicts_and_the_fixable_cases_apart():
+    from faults.run import _rates
+
+    def case(name, remedies):
+        return cases.Case(name, cases.R("mlp"), "dead units", remedies=remedies)
+
+    fixable = ("init",)
+    known = {c.name: c for c in (case("a", fixable), case("b", ()), case("c", fixable), case("d", fixable))}
+    r = _rates({"a": "confirmed", "b": "not fixed", "c": "harm", "d": "not applicable"}, known)
+    assert (r["judged"], r["confirmed_fix"], r["harm"]) == (3, pytest.approx(1 / 3), pytest.approx(1 / 3))
+    assert (r["judged_fixable"], r["confirmed_fix_fixable"], r["harm_fixable"]) == (2, 0.5, 0.5)
