@@ -48,6 +48,7 @@ CONSEQUENCES = {
     "update too small": {"no progress"},
     "saturation": {"vanishing gradients", "update too small", "no progress"},
     "update too large": {"loss spike", "no progress"},
+    "loss spike": {"no progress"},  # a spike can undo what the run had learned
     "attention-logit growth": {"attention-entropy collapse", "rank collapse", "loss spike",
                                "no progress", "exploding gradients", "massive activations"},
     "attention-entropy collapse": {"rank collapse", "loss spike", "no progress"},

@@ -110,6 +110,22 @@ def test_a_loss_spike_needs_four_steps_above_twice_the_mean():
     assert symptoms(rows(scalars={"loss": loss}))["loss spike"].onset_step == 50
 
 
+def test_a_spike_on_a_falling_loss_is_read_against_its_step_noise():
+    rng = np.random.default_rng(1)
+    loss = 4.0 - 0.01 * np.arange(100) + rng.normal(0, 0.02, 100)  # a trend wider than the noise
+    assert "loss spike" not in symptoms(rows(scalars={"loss": loss}))
+    from layerwise.doctor.rules.loss_spike import step_noise
+
+    noise = step_noise(loss[:60])
+    assert 0.012 < noise < 0.03  # close to the 0.02 drawn; the plain sd would be ~0.17
+    jumped = loss.copy()
+    jumped[60:64] = np.median(loss[50:60]) + 8 * noise  # 8 sigma over the recent level, 4 steps
+    found = symptoms(rows(scalars={"loss": jumped}))["loss spike"]
+    assert found.onset_step == 60
+    jumped[63] = loss[63]  # three steps above: a blip
+    assert "loss spike" not in symptoms(rows(scalars={"loss": jumped}))
+
+
 def test_massive_activations_at_a_thousand_times_the_median():
     ratio = np.full((10, 4), 50.0)
     ratio[3:, 2] = 1000.0
