@@ -79,6 +79,7 @@ MASSIVE = ("norm_placement", "layernorm_scaling")
 LARGE = ("learning_rate", "clip_per_layer")
 SMALL = ("learning_rate", "noise_adaptive_muon")
 STALL = ("learning_rate",)
+NO_SIGNAL = ()  # shuffled labels: nothing in the model or optimizer can learn labels that carry no signal
 SATURATE = ("init", "insert_norm_before_activations", "learning_rate", "replace_activations")
 LOGITS = ("qk_norm", "learning_rate")
 RANK = ("norm_placement", "learning_rate")
@@ -142,11 +143,11 @@ INJECTED: list[Case] = [
       also=("no progress",)),
     # no progress (data/label faults; a learning rate of 0)
     C("stall/mlp-shuffled-labels", R("mlp", inj.Batch(0, inj.shuffled_labels(10))), "no progress", None, 0,
-      STALL),
+      NO_SIGNAL),
     C("stall/cnn-shuffled-labels", R("cnn", inj.Batch(0, inj.shuffled_labels(10))), "no progress", None, 0,
-      STALL, H),
+      NO_SIGNAL, H),
     C("stall/gpt-shuffled-targets", R("gpt", inj.Batch(0, inj.shuffled_labels(32))), "no progress", None, 0,
-      STALL),
+      NO_SIGNAL),
     C("stall/mlp-lr-0", R("mlp", lr=0.0), "no progress", None, 0, STALL, also=("update too small",)),
     # saturation
     C("saturation/mlp-tanh-std1", R("mlp", act="tanh", init=1.0), "saturation", (0, 3), 0, SATURATE),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from layerwise.doctor import rules as _rules  # noqa: F401  (registers the rules)
 from layerwise.doctor._finding import SEVERITIES, Diagnosis, Finding
+from layerwise.doctor._prescribe import fit_to_model
 from layerwise.doctor._rule import RULES
 from layerwise.doctor._signals import TIER_OF, Signals, load
 
@@ -32,10 +33,16 @@ def diagnose(run: str | Path | Signals) -> Diagnosis:
             continue
         finding = r.check(signals)
         if finding is not None:
-            out.findings.append(finding)
+            out.findings.append(replace(finding, prescriptions=fit_to_model(
+                finding.prescriptions, finding.symptom, _activations(signals))))
     out.findings = explain(sorted(out.findings, key=lambda f: (
         SEVERITIES.index(f.severity), f.onset_step if f.onset_step is not None else 0)))
     return out
+
+
+def _activations(signals: Signals) -> dict[str, int] | None:
+    model = signals.meta.get("model")
+    return model.get("activations") if isinstance(model, dict) else None
 
 
 # symptom -> symptoms it brings about (a dead layer passes no gradient to the layers below it)

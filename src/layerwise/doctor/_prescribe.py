@@ -132,3 +132,27 @@ def learning_rate_first(ranked: tuple[P, ...], factor: float, why: str) -> tuple
     factor = float(f"{min(max(factor, lo), hi):.2g}")
     lr = P("learning_rate", {"factor": factor}, f"{why}: scale the learning rate by {factor:g}")
     return (lr, *(q for q in ranked if q.component != "learning_rate"))
+
+
+SATURATING = ("sigmoid", "tanh")
+
+
+def fit_to_model(ranked: tuple[P, ...], symptom: str, activations: dict[str, int] | None) -> tuple[P, ...]:
+    """``ranked`` fitted to the activations the run's model has (``meta.json`` ``model.activations``;
+    unknown: unchanged): an activation swap names one the model has, or is dropped; vanishing
+    gradients through a saturating activation put the swap first, since no init gives sigmoid or
+    tanh a slope above 1 (Glorot & Bengio 2010)."""
+    if not activations:
+        return ranked
+    saturating = [a for a in SATURATING if a in activations]
+    fitted = []
+    for p in ranked:
+        if p.component != "replace_activations" or p.settings["old"] in activations:
+            fitted.append(p)
+        elif symptom in ("vanishing gradients", "saturation") and saturating:
+            fitted.append(P("replace_activations", {"old": saturating[0], "new_factory": "elu"},
+                            f"the model's {saturating[0]} saturates; ELU (Clevert et al. 2016) keeps a unit "
+                            "slope for positive inputs"))
+    if symptom == "vanishing gradients" and saturating:
+        fitted.sort(key=lambda p: p.component != "replace_activations")
+    return tuple(fitted)

@@ -460,11 +460,15 @@ def _check_arguments(every: int, on_nonfinite: str, loss_reduction: str, sync: s
 
 
 def model_summary(model: nn.Module) -> dict[str, Any]:
-    """Class, parameter counts and top-level children of a model (for the run's meta.json)."""
+    """Class, parameter counts, top-level children and activation modules (name -> count) of a
+    model (for the run's meta.json; the doctor fits its remedies to the activations)."""
+    from layerwise.nn.activations import activation_counts
+
     params = list(model.parameters())
     return {
         "class": type(model).__qualname__,
         "parameters": sum(p.numel() for p in params),
         "trainable": sum(p.numel() for p in params if p.requires_grad),
         "children": [f"{n}: {type(m).__name__}" for n, m in model.named_children()],
+        "activations": activation_counts(model),
     }
