@@ -210,12 +210,14 @@ def probe(values: dict[str, np.ndarray]):
     return symptoms(signals)
 
 
-@pytest.mark.parametrize("peak, found", [(50.0, True), (49.9, False)])
-def test_attention_logit_growth_at_fifty_and_ten_times_the_start(peak, found):
-    logits = np.full((8, 4), 2.0)
+@pytest.mark.parametrize("peak, found", [(20.0, True), (19.9, False)])
+def test_attention_logit_growth_at_twenty_and_ten_times_the_start(peak, found):
+    logits = np.full((8, 4), 1.5)
     logits[3:5, 0] = peak  # blocks.0, probes 3-4 (steps 30, 40)
-    logits[5:, 2] = 60.0  # blocks.2 crosses 50 on one probe at a time only
-    logits[6, 2] = 2.0
+    logits[:, 1] = 2.1  # blocks.1: 20 would be under 10x its start
+    logits[3:5, 1] = 20.0
+    logits[5:, 2] = 60.0  # blocks.2 crosses 20 on one probe at a time only
+    logits[6, 2] = 1.5
     got = probe({"attn_logit_max": logits})
     assert ("attention-logit growth" in got) is found
     if found:

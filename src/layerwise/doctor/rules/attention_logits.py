@@ -5,8 +5,9 @@ Source: Dehghani et al., "Scaling Vision Transformers to 22 Billion Parameters" 
 instabilities" (2023, arXiv 2309.14322): uncontrolled growth of q.k / sqrt(d) saturates the
 softmax, collapses the attention entropy and precedes divergence; QK-norm prevents it. Reads the
 ``attn_logit_max`` rows of :class:`layerwise.analysis.TransformerProbe`. Threshold (ours): at
-least 50 (the softmax's runner-up weight is then below e^-50 of the top one: its gradient is
-gone) and at least 10x the first probe's value, on 2 consecutive probes.
+least 20 (a key that trails the top one by that much gets a weight below e^-20 = 2e-9 of it: the
+softmax is one-hot and passes no gradient to it) and at least 10x the first probe's value, on 2
+consecutive probes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from layerwise.doctor._prescribe import prescriptions
 from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, sustained
 
-LIMIT, GROWTH, RUN = 50.0, 10.0, 2
+LIMIT, GROWTH, RUN = 20.0, 10.0, 2
 SOURCE = "Dehghani et al. 2023 (2302.05442); Wortsman et al. 2023 (2309.14322)"
 
 
