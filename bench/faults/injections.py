@@ -49,6 +49,19 @@ class LR:
 
 
 @dataclass(frozen=True)
+class OptimizerSetting:
+    """The optimizer's hyperparameter ``key`` set to ``value`` in every group from step 0 (a
+    configuration fault: Adam's ``betas``, SGD's ``momentum``)."""
+
+    key: str
+    value: object
+
+    def __call__(self, setup: Setup) -> None:
+        for g in _groups(setup.optimizer):
+            g[self.key] = self.value
+
+
+@dataclass(frozen=True)
 class Edit:
     """At step ``at``, ``fn(module)`` on the submodule ``path`` (no grad); ``freeze`` also stops
     its parameters from training. An edit at step 0 is part of the initial model: it is applied
@@ -137,6 +150,25 @@ def qk_scale(factor: float) -> Callable[[nn.Module], None]:
     return fn
 
 
+def normal(name: str, std: float, seed: int = 0) -> Callable[[nn.Module], None]:
+    """Redraw parameter ``name`` from N(0, std^2) with its own seed (the same draw for every run)."""
+    def fn(m: nn.Module) -> None:
+        p = getattr(m, name)
+        p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(seed)) * std)
+    return fn
+
+
+def scale_output(factor: float) -> Callable[[nn.Module], None]:
+    """Multiply the module's output by a fixed ``factor`` (a forward hook the module keeps): a
+    mis-set constant branch multiplier that no parameter can undo."""
+    def hook(_m: nn.Module, _inputs, out):
+        return out * factor
+
+    def fn(m: nn.Module) -> None:
+        m.register_forward_hook(hook)
+    return fn
+
+
 def uniform_attention(value_gain: float) -> Callable[[nn.Module], None]:
     """Zero queries and keys (every query attends to all keys alike) and scale the values."""
     def fn(m: nn.Module) -> None:
@@ -183,6 +215,58 @@ class Sigmoid:
     def __call__(self, setup: Setup) -> None:
         for block in setup.model.blocks:
             block.act = nn.Sigmoid()
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Every block's activation (``blocks.i.act``, MLP or CNN) replaced from the start by
+    ``name``: "sigmoid" or a :func:`layerwise.nn.activations.make_activation` name."""
+
+    name: str
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.nn.activations import make_activation
+
+        for block in setup.model.blocks:
+            block.act = nn.Sigmoid() if self.name == "sigmoid" else make_activation(self.name)
+
+
+@dataclass(frozen=True)
+class NoBatchNorm:
+    """The CNN's batch norms removed from the start (``blocks.i.bn`` becomes the identity)."""
+
+    def __call__(self, setup: Setup) -> None:
+        for block in setup.model.blocks:
+            block.bn = nn.Identity()
+
+
+@dataclass(frozen=True)
+class ScaleWeights:
+    """The weight of every module of type ``kind`` times ``factor`` in the initial model."""
+
+    kind: type
+    factor: float
+
+    def __call__(self, setup: Setup) -> None:
+        with torch.no_grad():
+            for m in setup.model.modules():
+                if isinstance(m, self.kind):
+                    m.weight.mul_(self.factor)
+
+
+@dataclass(frozen=True)
+class CopyTargets:
+    """A GPT's second named loss on targets one position behind (the current token instead of
+    the next one): an auxiliary loss with misaligned targets, whose gradients oppose the task's
+    from step 0; ``doctor.train`` logs their per-layer conflict."""
+
+    def __call__(self, setup: Setup) -> None:
+        task = setup.loss_fn
+
+        def both(out, y):
+            return {"task": task(out, y), "copy": task(out[:, 1:], y[:, :-1])}
+
+        setup.loss_fn = both
 
 
 @dataclass(frozen=True)

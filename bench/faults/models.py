@@ -66,13 +66,13 @@ def cnn(seed: int, *, channels: tuple[int, ...] = (8, 16, 16), opt: str = "sgd",
 
 
 def vit(seed: int, *, n_layer: int = 3, d_model: int = 32, opt: str = "adam", lr: float = 2e-3,
-        steps: int = 100, placement: str = "pre") -> Setup:
+        steps: int = 100, placement: str = "pre", init_std: float = 0.02) -> Setup:
     """A ViT (2x2 patches, 4 heads) on the 8x8 digits."""
     from layerwise.models import ViT
 
     torch.manual_seed(seed)
     model = ViT(image_size=8, patch_size=2, n_layer=n_layer, d_model=d_model, n_head=4,
-                placement=placement)
+                placement=placement, init_std=init_std)
     return _image_setup(model, seed, flat=False, opt=opt, lr=lr, steps=steps)
 
 
@@ -84,14 +84,14 @@ def _corpus(seed: int):
 
 
 def gpt(seed: int, *, n_layer: int = 3, d_model: int = 32, opt: str = "adam", lr: float = 3e-3,
-        steps: int = 100, placement: str = "pre") -> Setup:
+        steps: int = 100, placement: str = "pre", init_std: float = 0.02) -> Setup:
     """A GPT (4 heads, context 16) learning a random order-1 Markov chain over 32 tokens."""
     from layerwise.models import GPT
 
     corpus = _corpus(seed)
     torch.manual_seed(seed)
     model = GPT(n_layer=n_layer, d_model=d_model, n_head=4, seq_len=16, vocab_size=32,
-                placement=placement)
+                placement=placement, init_std=init_std)
     draws = torch.Generator().manual_seed(seed)
     windows = [corpus.batch(32, 16, generator=draws) for _ in range(steps)]
     held = corpus.batch(64, 16, split="val", generator=torch.Generator().manual_seed(10_000 + seed))
