@@ -6,6 +6,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from layerwise.doctor import rules as _rules  # noqa: F401  (registers the rules)
 from layerwise.doctor._finding import SEVERITIES, Diagnosis, Finding
 from layerwise.doctor._prescribe import fit_to_model
@@ -33,11 +35,21 @@ def diagnose(run: str | Path | Signals) -> Diagnosis:
             continue
         finding = r.check(signals)
         if finding is not None:
-            out.findings.append(replace(finding, prescriptions=fit_to_model(
-                finding.prescriptions, finding.symptom, _activations(signals))))
-    out.findings = explain(sorted(out.findings, key=lambda f: (
-        SEVERITIES.index(f.severity), f.onset_step if f.onset_step is not None else 0)))
+            out.findings.append(replace(finding, resolution=_interval(signals, r.needs),
+                                        prescriptions=fit_to_model(finding.prescriptions, finding.symptom,
+                                                                   _activations(signals))))
+    out.findings = explain(out.findings)
     return out
+
+
+def _interval(signals: Signals, needs: tuple[str, ...]) -> int:
+    """Steps between the logged rows of the first metric a rule read (1: every step)."""
+    for name in needs:
+        steps = signals.metrics[name].steps if name in signals.metrics else (
+            signals.scalars[name][0] if name in signals.scalars else None)
+        if steps is not None and len(steps) > 1:
+            return max(1, int(np.median(np.diff(steps))))
+    return 1
 
 
 def _activations(signals: Signals) -> dict[str, int] | None:
@@ -45,21 +57,22 @@ def _activations(signals: Signals) -> dict[str, int] | None:
     return model.get("activations") if isinstance(model, dict) else None
 
 
-# symptom -> symptoms it brings about (a dead layer passes no gradient to the layers below it)
+# symptom -> symptoms it brings about (a dead layer passes no gradient to the layers below it);
+# causes upstream of others come first, since this order breaks ties in onset
 CONSEQUENCES = {
     "non-finite values": {"exploding gradients", "loss spike", "update too large", "no progress",
                           "dead units", "vanishing gradients", "massive activations"},
     "exploding gradients": {"non-finite values", "loss spike", "update too large", "no progress"},
-    "dead units": {"vanishing gradients", "update too small", "no progress"},
+    "dead units": {"vanishing gradients", "update too small", "no progress", "loss spike"},
     "vanishing gradients": {"update too small", "no progress"},
     "update too small": {"no progress"},
     "saturation": {"vanishing gradients", "update too small", "no progress"},
     "update too large": {"loss spike", "no progress"},
-    "loss spike": {"no progress"},  # a spike can undo what the run had learned
     "attention-logit growth": {"attention-entropy collapse", "rank collapse", "loss spike",
                                "no progress", "exploding gradients", "massive activations"},
     "attention-entropy collapse": {"rank collapse", "loss spike", "no progress"},
     "rank collapse": {"no progress", "vanishing gradients"},
+    "loss spike": {"no progress"},  # a spike can undo what the run had learned
 }
 
 
@@ -69,18 +82,33 @@ WHOLE_RUN = {"no progress"}
 
 
 def explain(findings: list[Finding]) -> list[Finding]:
-    """Mark each finding that an earlier-listed one with an onset no later explains (a whole-run
-    symptom: any other finding), and move it after the findings that stand on their own (the
-    first finding is the likeliest root cause)."""
+    """Mark each finding that another explains, and list the findings that stand on their own
+    first (most severe, then earliest: the first finding is the likeliest root cause).
+
+    A cause must have begun no later than its effect: findings are taken in order of their
+    earliest possible onset (a symptom read on rows logged every k steps may have begun up to
+    k - 1 steps before it was seen), at a tie the one listed first in CONSEQUENCES as a cause
+    first; each is explained by the most severe earlier finding that lists it as a consequence.
+    A whole-run symptom (WHOLE_RUN) is explained by any finding that lists it."""
+    order = sorted(findings, key=lambda f: (_earliest(f), _causal_rank(f.symptom),
+                                            SEVERITIES.index(f.severity)))
     marked = []
-    for i, f in enumerate(findings):
-        whole = f.symptom in WHOLE_RUN
-        pool = [g for g in findings if g is not f] if whole else findings[:i]
-        cause = next((g for g in pool if f.symptom in CONSEQUENCES.get(g.symptom, ())
-                      and (whole or (g.onset_step or 0) <= (f.onset_step or 0))
-                      and not g.explained_by), None)
+    for i, f in enumerate(order):
+        pool = [g for g in order if g is not f] if f.symptom in WHOLE_RUN else order[:i]
+        causes = [g for g in pool if f.symptom in CONSEQUENCES.get(g.symptom, ())]
+        cause = min(causes, key=lambda g: SEVERITIES.index(g.severity), default=None)
         marked.append(replace(f, explained_by=cause.symptom) if cause else f)
-    return sorted(marked, key=lambda f: f.explained_by is not None)
+    return sorted(marked, key=lambda f: (f.explained_by is not None, SEVERITIES.index(f.severity),
+                                         f.onset_step if f.onset_step is not None else 0))
+
+
+def _earliest(f: Finding) -> int:
+    return (f.onset_step or 0) - (f.resolution - 1)
+
+
+def _causal_rank(symptom: str) -> int:
+    causes = list(CONSEQUENCES)
+    return causes.index(symptom) if symptom in causes else len(causes)
 
 
 def write_diagnosis(diagnosis: Diagnosis, path: str | Path) -> Path:

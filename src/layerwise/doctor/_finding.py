@@ -31,6 +31,7 @@ class Finding:
     source: str
     prescriptions: tuple[Prescription, ...] = ()
     explained_by: str | None = None  # an earlier finding this one likely follows from
+    resolution: int = 1  # steps between the rows the rule read (a probe every 10 steps: 10)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:

@@ -329,3 +329,32 @@ def test_a_consequence_is_marked_and_listed_after_its_cause():
     grad[:, :2] = 1e-6  # gradient gone before the units died: not explained by them
     result = diagnose(rows({"dead_fraction": frac, "grad_norm": grad}))
     assert {f.symptom: f.explained_by for f in result.findings}["vanishing gradients"] is None
+
+
+def _finding(symptom, onset, severity="high", resolution=1):
+    from layerwise.doctor import Finding
+
+    return Finding(symptom, (), onset, {}, severity, "test", "test", resolution=resolution)
+
+
+def test_a_probe_read_cause_may_have_begun_before_it_was_seen():
+    from layerwise.doctor._diagnose import explain
+
+    spike = _finding("loss spike", 51)
+    logits = _finding("attention-logit growth", 60, resolution=10)  # probed at 50 and 60: began after 50
+    explained = {f.symptom: f.explained_by for f in explain([spike, logits])}
+    assert explained["loss spike"] == "attention-logit growth"
+    late = _finding("attention-logit growth", 61, resolution=10)  # could not have begun by step 51
+    assert all(f.explained_by is None for f in explain([spike, late]))
+    every_step = _finding("attention-logit growth", 60)
+    assert all(f.explained_by is None for f in explain([spike, every_step]))
+
+
+def test_at_one_onset_the_cause_is_the_symptom_listed_as_one_whatever_the_severity():
+    from layerwise.doctor._diagnose import explain
+
+    for given in ([_finding("loss spike", 61), _finding("update too large", 61, "medium")],
+                  [_finding("update too large", 61, "medium"), _finding("loss spike", 61)]):
+        found = explain(given)
+        assert [(f.symptom, f.explained_by) for f in found] == [("update too large", None),
+                                                                ("loss spike", "update too large")]
