@@ -102,8 +102,8 @@ CONFLICT = ("pcgrad", "samgs", "gcond")
 C, H, H2 = Case, "held_out", "held_out2"
 INJECTED: list[Case] = [
     # vanishing gradients
-    C("vanish/mlp-sigmoid-deep", R("mlp", inj.Sigmoid(), depth=10, init="xavier"), "vanishing gradients",
-      (0, 6), 0, VANISH),
+    C("vanish/mlp-sigmoid-deep", R("mlp", inj.Activation("sigmoid"), depth=10, init="xavier"),
+      "vanishing gradients", (0, 6), 0, VANISH),
     C("vanish/mlp-default-init-deep", R("mlp", depth=16, init="default"), "vanishing gradients",
       (0, 12), 0, VANISH),
     C("vanish/mlp-tanh-tiny-init", R("mlp", depth=10, act="tanh", init=0.05), "vanishing gradients",
@@ -193,7 +193,8 @@ INJECTED: list[Case] = [
     C("stall/mlp-lr-0", R("mlp", lr=0.0), "no progress", None, 0, STALL, also=("update too small",)),
     # saturation
     C("saturation/mlp-tanh-std1", R("mlp", act="tanh", init=1.0), "saturation", (0, 3), 0, SATURATE),
-    C("saturation/mlp-sigmoid-std2", R("mlp", inj.Sigmoid(), init=2.0), "saturation", (0, 3), 0, SATURATE, H),
+    C("saturation/mlp-sigmoid-std2", R("mlp", inj.Activation("sigmoid"), init=2.0), "saturation", (0, 3), 0,
+      SATURATE, H),
     C("saturation/mlp-tanh-lr-jump", R("mlp", inj.LR(60, 20.0), act="tanh", init="xavier"), "saturation",
       (0, 3), 61, SATURATE),
     # tanh CNN without batch norm, conv weights x30: act_max 1.0 and act_rms 0.96-0.98 in blocks 1-2,

@@ -208,27 +208,17 @@ def one_label(label: int) -> Callable:
 
 
 @dataclass(frozen=True)
-class Sigmoid:
-    """Every MLP block's activation replaced by a logistic sigmoid from the start (the reference
-    MLP has no sigmoid option)."""
-
-    def __call__(self, setup: Setup) -> None:
-        for block in setup.model.blocks:
-            block.act = nn.Sigmoid()
-
-
-@dataclass(frozen=True)
 class Activation:
-    """Every block's activation (``blocks.i.act``, MLP or CNN) replaced from the start by
-    ``name``: "sigmoid" or a :func:`layerwise.nn.activations.make_activation` name."""
+    """Every block's activation (``blocks.i.act``, MLP or CNN) replaced from the start by the
+    :func:`layerwise.nn.make_activation` of ``name`` (the weights keep the builder's init)."""
 
     name: str
 
     def __call__(self, setup: Setup) -> None:
-        from layerwise.nn.activations import make_activation
+        from layerwise.nn import make_activation
 
         for block in setup.model.blocks:
-            block.act = nn.Sigmoid() if self.name == "sigmoid" else make_activation(self.name)
+            block.act = make_activation(self.name)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ doctors' thresholds on hand-made rows, and the tiny tier end to end."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -86,9 +87,11 @@ def test_catalogue_is_declared_up_front():
     names = [c.name for c in cases.CATALOGUE]
     assert len(names) == len(set(names))
     injected = [c for c in cases.CATALOGUE if not c.healthy]
-    assert len(cases.HEALTHY) >= 16 and len({c.symptom for c in injected}) >= 12
+    per_class = Counter(c.symptom for c in injected)
+    assert len(cases.HEALTHY) >= 16 and sum(n >= 4 for n in per_class.values()) >= 12  # 12 classes x 4
     held = sum(c.split == "held_out" for c in injected)
     assert 0.2 <= held / len(injected) <= 0.35
+    assert sum(c.split == "held_out2" for c in injected) == 15
     from layerwise.doctor import PRESCRIPTIONS
     components = {p.component for rx in PRESCRIPTIONS.values() for p in rx} | {"init"}
     for c in injected:
