@@ -224,6 +224,10 @@ def doctor(run_dir: Path = typer.Argument(..., help="a run folder written by a M
                                       "(default: the run's meta.json 'recipe')"),
            seeds: int = typer.Option(3, help="paired re-runs per prescription (seeds 0..N-1)"),
            top_k: int = typer.Option(2, "--top-k", help="prescriptions to verify"),
+           restart: str = typer.Option("scratch", help="treated re-runs start from 'scratch' or from each "
+                                       "seed's last 'checkpoint' before the onset"),
+           checkpoint_every: int = typer.Option(10, help="with --restart checkpoint: steps between the "
+                                                "baseline re-runs' checkpoints"),
            verify_out: Path = typer.Option(None, help="re-runs go here (RUN_DIR-verify)")) -> None:
     """Name what is wrong in a run, where and since when, and which remedies to try; --verify
     re-runs the recipe with each top prescription, paired by seed, and says whether it helped."""
@@ -248,10 +252,12 @@ def doctor(run_dir: Path = typer.Argument(..., help="a run folder written by a M
                                sections=[diagnosis_section(result, load(run_dir))])
         console.print(f"wrote {written}", soft_wrap=True)
     if verify:
-        _verify(run_dir, result, recipe, seeds, top_k, verify_out)
+        _verify(run_dir, result, recipe, seeds, top_k, verify_out,
+                {"restart": restart, "checkpoint_every": checkpoint_every})
 
 
-def _verify(run_dir: Path, diagnosis, recipe: str | None, seeds: int, top_k: int, out: Path | None) -> None:
+def _verify(run_dir: Path, diagnosis, recipe: str | None, seeds: int, top_k: int, out: Path | None,
+            restarting: dict) -> None:
     from layerwise.doctor import verify
     from layerwise.monitor.runlog import RunLog
 
@@ -264,7 +270,7 @@ def _verify(run_dir: Path, diagnosis, recipe: str | None, seeds: int, top_k: int
     folder = out or run_dir.with_name(run_dir.name + "-verify")
     try:
         result = verify(target, diagnosis, seeds=range(seeds), top_k=top_k, out=folder,
-                        progress=lambda text: console.print(f"  re-run: {text}"))
+                        progress=lambda text: console.print(f"  re-run: {text}"), **restarting)
     except ValueError as err:
         _error(err)
         raise typer.Exit(2) from None

@@ -37,7 +37,8 @@ class Setup:
     setup)``, if given, runs first at every step (an injected fault or a schedule); ``held_out``
     is the batch the target metric is measured on; ``aggregator`` (a layerwise.multiloss
     aggregator: PCGrad, SAM-GS, ...) combines the per-loss gradients of a multi-loss recipe
-    instead of summing them."""
+    instead of summing them; ``checkpoint_every`` makes :func:`train` save checkpoints that
+    :func:`restore` reads back (``verify(..., restart="checkpoint")``)."""
 
     model: nn.Module
     optimizer: Any  # a torch optimizer, or a TransformedOptimizer once a remedy wrapped it
@@ -48,6 +49,7 @@ class Setup:
     before_step: Callable[[int, Setup], None] | None = None
     probe_every: int = 10
     aggregator: Callable[[Tensor], Tensor] | None = None  # per-loss gradients (K, P) -> one (P,)
+    checkpoint_every: int | None = None  # save model and optimizer state every k steps
 
 
 def load_recipe(target: str) -> Callable[[int], Setup]:
@@ -76,15 +78,18 @@ def held_out_loss(setup: Setup) -> float:
     return value if math.isfinite(value) else math.inf
 
 
-def train(setup: Setup, log: str | Path, *, meta: dict | None = None) -> float:
-    """Train ``setup`` under a Monitor writing to ``log``; the held-out loss at the end."""
+def train(setup: Setup, log: str | Path, *, meta: dict | None = None, start: int = 0) -> float:
+    """Train ``setup`` under a Monitor writing to ``log`` from step ``start`` (0, or the step of
+    a checkpoint :func:`restore` loaded into it); the held-out loss at the end."""
     from layerwise import Monitor
 
     model, opt = setup.model, setup.optimizer
     probe, several = _probe(setup), False
+    if not 0 <= start < setup.steps:
+        raise ValueError(f"start must be a step in 0..{setup.steps - 1}, got {start}")
     with Monitor(model, optimizer=_torch_optimizer(opt), log=log, on_nonfinite="record",
                  overwrite=True, meta=meta) as mon:
-        for step in range(setup.steps):
+        for step in range(start, setup.steps):
             if setup.before_step is not None:
                 setup.before_step(step, setup)
             if probe is not None:
@@ -104,7 +109,33 @@ def train(setup: Setup, log: str | Path, *, meta: dict | None = None) -> float:
                 return math.inf  # diverged (a guard such as SkipNonfinite skips the step instead)
             opt.step()
             opt.zero_grad()
+            if setup.checkpoint_every and (step + 1) % setup.checkpoint_every == 0 and step + 1 < setup.steps:
+                save_checkpoint(setup, Path(log), step + 1)
     return held_out_loss(setup)
+
+
+def save_checkpoint(setup: Setup, run: Path, step: int) -> Path:
+    """``run/checkpoints/step-NNNNNN.pt``: the model's and the (innermost) optimizer's state at
+    the start of ``step``."""
+    path = run / "checkpoints" / f"step-{step:06d}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"step": step, "model": setup.model.state_dict(),
+                "optimizer": _torch_optimizer(setup.optimizer).state_dict()}, path)
+    return path
+
+
+def checkpoints(run: str | Path) -> dict[int, Path]:
+    """The checkpoints :func:`train` saved in the run folder ``run``, by step."""
+    return {int(p.stem.split("-")[1]): p for p in sorted(Path(run).glob("checkpoints/step-*.pt"))}
+
+
+def restore(setup: Setup, path: str | Path) -> int:
+    """Load a checkpoint into a fresh ``setup`` of the same recipe and seed (before any remedy
+    edits its model); returns the step to train from."""
+    state = torch.load(path, weights_only=True)
+    setup.model.load_state_dict(state["model"])
+    _torch_optimizer(setup.optimizer).load_state_dict(state["optimizer"])
+    return int(state["step"])
 
 
 def _conflict(mon, setup: Setup, x: Tensor, y: Tensor, step: int) -> None:

@@ -16,6 +16,14 @@ Student-t interval of the per-seed differences, ``layerwise.studies._stats``):
 The target metric is the held-out loss at the end, capped at that of the untrained network: a
 run that diverged (non-finite) or ended worse than it started scores "no better than not
 training", so every seed enters the paired comparison on one bounded scale.
+
+``restart="checkpoint"``: the baseline re-runs save a checkpoint every ``checkpoint_every``
+steps, and each treated run starts from its seed's last checkpoint before the symptom's onset in
+that seed (the last healthy one; from scratch when there is none), with the remedy applied
+there: the steps before it are not re-trained, and the remedy is judged as a rollback would use
+it. A fault injected before that step carries over through the weights and the optimizer's state
+(learning rates included), not through flags such as ``requires_grad``; a re-initialisation is
+not applicable from a checkpoint (it discards the training the checkpoint holds).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from typing import Any
 from layerwise.doctor._diagnose import diagnose
 from layerwise.doctor._finding import Diagnosis, Finding, Prescription
 from layerwise.doctor._remedies import NotApplicable, apply
-from layerwise.doctor._setup import Setup, held_out_loss, load_recipe, train
+from layerwise.doctor._setup import Setup, checkpoints, held_out_loss, load_recipe, restore, train
 from layerwise.studies._stats import paired_differences, t_interval
 
 Recipe = Callable[[int], Setup]
@@ -47,6 +55,7 @@ class Check:
     diff: float = math.nan  # mean treated - baseline (lower is better)
     ci: tuple[float, float] = (math.nan, math.nan)
     reason: str = ""
+    starts: list[int] = field(default_factory=list)  # the step each seed's treated run started from
 
 
 @dataclass
@@ -72,28 +81,33 @@ class Verification:
             if c.verdict in ("not applicable", "not judged"):
                 lines.append(f"{head} ({c.reason})")
                 continue
+            since = f" (from steps {', '.join(map(str, c.starts))})" if any(c.starts) else ""
             lines.append(f"{head}; symptom gone in {sum(c.gone)}/{len(c.gone)} seeds; treated - baseline "
-                         f"{c.diff:+.4g} [{c.ci[0]:+.4g}, {c.ci[1]:+.4g}] (95%, paired t)")
+                         f"{c.diff:+.4g} [{c.ci[0]:+.4g}, {c.ci[1]:+.4g}] (95%, paired t){since}")
         return "\n".join(lines)
 
 
 def verify(recipe: Recipe | str, diagnosis: Diagnosis | None = None, *, seeds: Sequence[int] = (0, 1, 2),
            top_k: int = 2, out: str | Path = "verify", progress: Callable[[str], None] | None = None,
-           ) -> Verification:
+           restart: str = "scratch", checkpoint_every: int = 10) -> Verification:
     """Re-run ``recipe`` (a function of the seed, or ``"module:function"``) with the top ``top_k``
     prescriptions of the first root-cause finding of ``diagnosis`` (default: the diagnosis of the
-    first seed's baseline run); run folders go under ``out``."""
+    first seed's baseline run), each treated run from scratch or (``restart="checkpoint"``) from
+    its seed's last checkpoint before the onset; run folders go under ``out``."""
     fn = load_recipe(recipe) if isinstance(recipe, str) else recipe
-    seeds = _check(seeds, top_k)
+    seeds = _check(seeds, top_k, restart, checkpoint_every)
     out, say = Path(out), progress or (lambda _: None)
+    every = checkpoint_every if restart == "checkpoint" else None
     baseline, runs = [], []
     for seed in seeds:
         say(f"baseline, seed {seed}")
-        baseline.append(_score(fn, seed, None, out / f"baseline-s{seed}"))
+        baseline.append(_score(fn, seed, None, out / f"baseline-s{seed}", checkpoint_every=every))
         runs.append(diagnose(out / f"baseline-s{seed}"))
     target = _target(diagnosis or runs[0])
     result = Verification(target.symptom, list(seeds), baseline,
                           [_has(d, target.symptom) for d in runs])
+    starts = {seed: _last_healthy(out / f"baseline-s{seed}", run, target) if every else None
+              for seed, run in zip(seeds, runs, strict=True)}
     for rank, p in enumerate(target.prescriptions[:top_k], 1):
         if not any(result.reproduced):
             result.checks.append(Check(p, "not judged", reason=f"no baseline re-run shows {target.symptom}: "
@@ -101,18 +115,30 @@ def verify(recipe: Recipe | str, diagnosis: Diagnosis | None = None, *, seeds: S
             continue
         say(f"prescription {rank}: {p.component}")
         folder = out / f"rx{rank}-{p.component}"
-        result.checks.append(_check_one(fn, seeds, p, target.symptom, baseline, folder))
+        result.checks.append(_check_one(fn, seeds, p, target.symptom, baseline, folder, starts))
     (out / "verification.json").write_text(json.dumps(result.as_dict(), indent=1, default=str) + "\n")
     return result
 
 
-def _check(seeds: Sequence[int], top_k: int) -> list[int]:
+def _check(seeds: Sequence[int], top_k: int, restart: str, checkpoint_every: int) -> list[int]:
     seeds = [int(s) for s in seeds]
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be at least 2 distinct seeds for a paired interval, got {seeds}")
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if restart not in ("scratch", "checkpoint"):
+        raise ValueError(f"restart must be 'scratch' or 'checkpoint', got {restart!r}")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every}")
     return seeds
+
+
+def _last_healthy(run: Path, diagnosis: Diagnosis, target: Finding) -> tuple[int, Path] | None:
+    """The run's last checkpoint before the onset of ``target``'s symptom in that run (the
+    target's own onset where the run does not show it); None when none comes before it."""
+    onset = next((f.onset_step for f in diagnosis.findings if f.symptom == target.symptom), target.onset_step)
+    before = [(step, path) for step, path in checkpoints(run).items() if step <= (onset or 0)]
+    return max(before) if before else None
 
 
 def _target(diagnosis: Diagnosis) -> Finding:
@@ -125,14 +151,15 @@ def _target(diagnosis: Diagnosis) -> Finding:
 
 
 def _check_one(fn: Recipe, seeds: list[int], p: Prescription, symptom: str, baseline: list[float],
-               folder: Path) -> Check:
-    treated, gone = [], []
+               folder: Path, starts: dict[int, tuple[int, Path] | None]) -> Check:
+    treated, gone, steps = [], [], []
     for seed in seeds:
         try:
-            treated.append(_score(fn, seed, p, folder / f"s{seed}"))
+            treated.append(_score(fn, seed, p, folder / f"s{seed}", start=(starts[seed] or (0, None))[1]))
         except NotApplicable as err:
             return Check(p, "not applicable", reason=str(err))
         gone.append(not _has(diagnose(folder / f"s{seed}"), symptom))
+        steps.append((starts[seed] or (0, None))[0])
     interval = t_interval(paired_differences(treated, baseline))
     if interval.hi < 0 and all(gone):
         verdict = "confirmed"
@@ -140,16 +167,24 @@ def _check_one(fn: Recipe, seeds: list[int], p: Prescription, symptom: str, base
         verdict = "harm"
     else:
         verdict = "symptom gone, no gain shown" if all(gone) else "not fixed"
-    return Check(p, verdict, gone, treated, interval.mean, (interval.lo, interval.hi))
+    return Check(p, verdict, gone, treated, interval.mean, (interval.lo, interval.hi), starts=steps)
 
 
-def _score(fn: Recipe, seed: int, p: Prescription | None, folder: Path) -> float:
-    """Held-out loss of one seeded run (with ``p`` applied), capped at its untrained loss."""
+def _score(fn: Recipe, seed: int, p: Prescription | None, folder: Path, *, start: Path | None = None,
+           checkpoint_every: int | None = None) -> float:
+    """Held-out loss of one seeded run (from checkpoint ``start``, with ``p`` applied), capped at
+    its untrained loss."""
     setup = fn(seed)
     untrained = held_out_loss(setup)
+    setup.checkpoint_every = checkpoint_every
+    step = restore(setup, start) if start is not None else 0
     if p is not None:
+        if step and p.component == "init":
+            raise NotApplicable("a re-initialisation discards the training the checkpoint holds: "
+                                "verify it from scratch (restart='scratch')")
         apply(p, setup)
-    final = train(setup, folder, meta={"seed": seed, "prescription": asdict(p) if p else None})
+    final = train(setup, folder, meta={"seed": seed, "prescription": asdict(p) if p else None,
+                                       "start_step": step}, start=step)
     return min(final, untrained)
 
 

@@ -40,3 +40,16 @@ def saturated(seed: int) -> Setup:
 
 def healthy(seed: int) -> Setup:
     return _setup(seed, lr=0.05)
+
+
+def dies_at_60(seed: int) -> Setup:
+    """Healthy until block 1's biases are set far below zero before step 60."""
+    setup = _setup(seed, lr=0.05)
+
+    def kill(step: int, s: Setup) -> None:
+        if step == 60:
+            with torch.no_grad():
+                s.model.blocks[1].linear.bias.fill_(-50.0)
+
+    setup.before_step = kill
+    return setup

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from layerwise.doctor import Diagnosis, Finding, Prescription, verify
 from tests.unit.doctor import recipes
@@ -107,6 +108,27 @@ def test_cli_verify_reads_the_recipe_from_the_run(tmp_path):
     train(recipes.dead(0), bare)
     result = CliRunner().invoke(app, ["doctor", str(bare), "--verify"])
     assert result.exit_code == 2 and "pass --recipe module:function" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["doctor", str(run), "--verify", "--restart", "rollback"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "restart must be 'scratch' or 'checkpoint'" in said
+
+
+def test_cli_verify_restarts_from_checkpoints(tmp_path):
+    from typer.testing import CliRunner
+
+    from layerwise.cli import app
+    from layerwise.doctor import train
+
+    run = tmp_path / "dies"
+    train(recipes.dies_at_60(0), run)
+    result = CliRunner().invoke(app, ["doctor", str(run), "--verify", "--recipe", f"{RECIPES}:dies_at_60",
+                                      "--seeds", "2", "--top-k", "2", "--restart", "checkpoint",
+                                      "--checkpoint-every", "25"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "(from steps 50, 50)" in text
+    assert sorted(p.name for p in (tmp_path / "dies-verify" / "baseline-s0" / "checkpoints").iterdir()) == [
+        "step-000025.pt", "step-000050.pt", "step-000075.pt", "step-000100.pt", "step-000125.pt"]
 
 
 def test_the_built_in_example_recipes(tmp_path):
@@ -126,3 +148,33 @@ def torch_equal(x, y) -> bool:
     import torch
 
     return all(torch.equal(p, q) for p, q in zip(x, y, strict=True))
+
+
+def test_a_run_restored_from_its_checkpoint_ends_exactly_as_the_straight_run(tmp_path):
+    from layerwise.doctor._setup import checkpoints, restore, train
+
+    straight = recipes.healthy(0)
+    straight.checkpoint_every = 40
+    train(straight, tmp_path / "straight")
+    saved = checkpoints(tmp_path / "straight")
+    assert sorted(saved) == [40, 80, 120]
+    resumed = recipes.healthy(0)
+    assert restore(resumed, saved[80]) == 80
+    train(resumed, tmp_path / "resumed", start=80)
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_verify_from_checkpoint_restarts_at_the_last_healthy_one(tmp_path):
+    same = Prescription("learning_rate", {"factor": 1.0}, "no change")
+    init = Prescription("init", {"scheme": "kaiming"}, "fresh weights")
+    dies = Finding("dead units", ("blocks.1",), 60, {}, "high", "test", "test", (same, init))
+    v = verify(recipes.dies_at_60, Diagnosis("given", [dies]), seeds=(0, 1), top_k=2, out=tmp_path,
+               restart="checkpoint", checkpoint_every=25)
+    assert v.reproduced == [True, True]
+    no_op, reinit = v.checks
+    assert no_op.starts == [50, 50]  # checkpoints at 25, 50, 75...; the block dies at step 60
+    assert no_op.treated == v.baseline  # restored state + the same later steps: the same run
+    assert reinit.verdict == "not applicable" and "from scratch" in reinit.reason
+    with pytest.raises(ValueError, match="restart must be"):
+        verify(recipes.dead, seeds=(0, 1), restart="rollback", out=tmp_path / "x")
