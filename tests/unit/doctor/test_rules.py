@@ -83,6 +83,17 @@ def test_exploding_at_100x_growth_for_two_steps():
     assert symptoms(rows({"grad_norm": grad}))["exploding gradients"].onset_step == 51
 
 
+@pytest.mark.parametrize("rate, found", [(10.0, True), (9.9, False)])
+def test_exploding_from_the_first_step_compounds_tenfold_per_step(rate, found):
+    grad = np.tile([0.5, 0.8, 1.0, 1.2], (10, 1))
+    grad[:, 1] = 100.0 * rate ** np.minimum(np.arange(10), 3)  # 1e2, x rate three times, then flat
+    got = symptoms(rows({"grad_norm": grad}))
+    assert ("exploding gradients" in got) is found
+    if found:
+        f = got["exploding gradients"]
+        assert (f.onset_step, f.layers, f.evidence["criterion"]) == (1, ("blocks.1",), "10x per logged step")
+
+
 def test_vanishing_uses_autotrainers_two_thresholds():
     grad = np.tile([5e-5, 1e-3, 0.1, 1.0], (10, 1))  # first/last 5e-5 < 1e-3 and first < 1e-4
     found = symptoms(rows({"grad_norm": grad}))["vanishing gradients"]

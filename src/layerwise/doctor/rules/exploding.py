@@ -3,7 +3,9 @@
 Source: AUTOTRAINER (Zhang et al., ICSE 2021) flags explosion from the ratio of gradient norms
 across layers (> 70); on a run's own history, growth against the layer's early median is the
 signal that does not depend on the architecture's usual spread, so that is the rule here (the
-ratio is reported as evidence). Thresholds: growth >= 100x on 2 consecutive logged steps.
+ratio is reported as evidence). Thresholds: growth >= 100x on 2 consecutive logged steps, or
+(ours) 10x over the previous logged step on 2 consecutive steps: a blow-up from the
+initialisation leaves no healthy early level to grow from, but compounds step over step.
 When the effective learning rate (update ratio per unit gradient norm) jumped to 10x its median
 over the 10 logged steps before, within 2 logged steps of the onset, the step size set off the
 growth: a learning-rate cut that undoes the jump is prescribed first; otherwise per-layer
@@ -19,7 +21,7 @@ from layerwise.doctor._prescribe import learning_rate_first, prescriptions
 from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, first_sustained, layers_where, nan_reduce
 
-GROWTH, RUN = 100.0, 2
+GROWTH, RATE, RUN = 100.0, 10.0, 2
 STEP_JUMP, LEAD, RECENT = 10.0, 2, 10
 SOURCE = "AUTOTRAINER (ICSE 2021), growth form"
 
@@ -34,24 +36,37 @@ def growth(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), ratio, np.inf)
 
 
+def compounding(values: np.ndarray) -> np.ndarray:
+    """Each row over the row before, per layer (the first row: 0); a non-finite value after a
+    finite one counts as infinite growth."""
+    out = np.zeros_like(values, dtype=float)
+    prev, cur = values[:-1], values[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(prev > 0, cur / prev, 0.0)
+    out[1:] = np.where(np.isfinite(cur), step, np.where(np.isfinite(prev), np.inf, 0.0))
+    return np.nan_to_num(out, nan=0.0)
+
+
 @rule("exploding", symptom="exploding gradients", needs=("grad_norm", "act_grad_norm"), source=SOURCE)
 def check(s: Signals) -> Finding | None:
     m = s.metrics.get("grad_norm") or s.metrics.get("act_grad_norm")
     if m is None or len(m.steps) < 4:
         return None
     ratio = growth(m.values)
-    hit = ratio >= GROWTH
-    start = first_sustained(hit, RUN)
-    if start is None:
+    found = [(start, hit, name) for hit, name in ((ratio >= GROWTH, "growth over the early level"),
+                                                 (compounding(m.values) >= RATE, "10x per logged step"))
+             if (start := first_sustained(hit, RUN)) is not None]
+    if not found:
         return None
+    start, hit, criterion = min(found, key=lambda f: f[0])
     layers = layers_where(hit, m.layers, start, RUN)
     finite = np.isfinite(ratio)
     peak = float(np.max(ratio[finite])) if finite.any() else np.inf
     row = m.values[start]
     spread = float(row.max() / row.min()) if np.all(np.isfinite(row)) and row.min() > 0 else np.inf
     evidence = {"metric": "grad_norm" if "grad_norm" in s.metrics else "act_grad_norm",
-                "growth_at_onset": float(np.nanmax(ratio[start])), "peak_growth": peak,
-                "threshold": GROWTH, "layer_ratio_at_onset": spread}
+                "criterion": criterion, "growth_at_onset": float(np.nanmax(ratio[start])),
+                "peak_growth": peak, "threshold": GROWTH, "layer_ratio_at_onset": spread}
     ranked = prescriptions("exploding gradients")
     step_jump = _step_jump(s, int(m.steps[start]))
     if step_jump is not None:
