@@ -37,9 +37,10 @@ MIXED_PRECISION = ("Mixed Precision Training (Micikevicius et al., 2018)", "1710
 
 @register("skip_nonfinite", kind="transform", paper=MIXED_PRECISION[0], arxiv=MIXED_PRECISION[1])
 class SkipNonfinite(WrapsOptimizer):
-    """Wrap ``optimizer`` (a torch optimizer or a ``TransformedOptimizer``): ``step()`` returns
-    True after stepping, False after skipping a step whose gradients are not all finite; with
-    ``model``, a skipped step also restores its buffers."""
+    """An optimizer wrapper that skips every step whose gradients hold a NaN or an Inf.
+
+    Wraps a torch optimizer or a ``TransformedOptimizer``; ``step()`` returns True after stepping,
+    False after skipping; with ``model``, a skipped step also restores its buffers."""
 
     skips_nonfinite = True
 
