@@ -244,20 +244,22 @@ def doctor(run_dir: Path = typer.Argument(..., help="a run folder written by a M
     else:
         console.print(result.text(), soft_wrap=True)
         console.print(f"wrote {path}", soft_wrap=True)
+    checked = _verify(run_dir, result, recipe, seeds, top_k, verify_out,
+                      {"restart": restart, "checkpoint_every": checkpoint_every}) if verify else None
     if report is not None:
         from layerwise.doctor import diagnosis_section, load
+        from layerwise.doctor._report import verification_section
         from layerwise.report import write_report
 
+        sections = [diagnosis_section(result, load(run_dir))]
+        sections += [verification_section(checked)] if checked is not None else []
         written = write_report([run_dir], report, title=f"layerwise doctor: {run_dir.name}",
-                               sections=[diagnosis_section(result, load(run_dir))])
+                               sections=sections)
         console.print(f"wrote {written}", soft_wrap=True)
-    if verify:
-        _verify(run_dir, result, recipe, seeds, top_k, verify_out,
-                {"restart": restart, "checkpoint_every": checkpoint_every})
 
 
 def _verify(run_dir: Path, diagnosis, recipe: str | None, seeds: int, top_k: int, out: Path | None,
-            restarting: dict) -> None:
+            restarting: dict):
     from layerwise.doctor import verify
     from layerwise.monitor.runlog import RunLog
 
@@ -276,6 +278,7 @@ def _verify(run_dir: Path, diagnosis, recipe: str | None, seeds: int, top_k: int
         raise typer.Exit(2) from None
     console.print(result.text(), soft_wrap=True)
     console.print(f"wrote {folder / 'verification.json'}", soft_wrap=True)
+    return result
 
 
 @app.command("analyze")

@@ -1,5 +1,6 @@
 """The diagnosis as a report section: its text, and for each root-cause finding the metric that
-raised it over steps, the implicated layers drawn over the others, the rule's threshold and onset."""
+raised it over steps, the implicated layers drawn over the others, the rule's threshold and onset;
+and the verification as a second one: each prescription's paired effect with its interval."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from matplotlib.figure import Figure
 
 from layerwise.doctor._finding import Diagnosis, Finding
 from layerwise.doctor._signals import Signals
+from layerwise.doctor._verify import Verification
 
 # symptom -> (metric the evidence is about, log scale, evidence key holding the threshold)
 EVIDENCE = {
@@ -37,6 +39,41 @@ def diagnosis_section(diagnosis: Diagnosis, signals: Signals):
         figures = [fig for f in diagnosis.findings if f.explained_by is None
                    if (fig := evidence_figure(f, signals)) is not None]
     return Section("Doctor", text=diagnosis.text(), figures=figures)
+
+
+VERDICT_COLOUR = {"confirmed": "tab:green", "harm": "tab:red"}
+
+
+def verification_section(verification: Verification):
+    """A :class:`layerwise.report.Section` with the verification and its effects plotted."""
+    from layerwise.report.render import style
+    from layerwise.report.sections import Section
+
+    with style():
+        figure = effects_figure(verification)
+    return Section("Verify", text=verification.text(), figures=[figure] if figure is not None else [])
+
+
+def effects_figure(verification: Verification) -> Figure | None:
+    """Treated - baseline held-out loss per judged prescription, mean and 95% interval (None
+    when no prescription was judged)."""
+    from layerwise.report.render import add_axes, new_figure, plot_text
+
+    judged = [c for c in verification.checks if c.treated]
+    if not judged:
+        return None
+    fig = new_figure(6.4, 0.9 + 0.35 * len(judged))
+    ax = add_axes(fig, left=2.2, bottom=0.45, right=0.3, top=0.3)
+    for y, c in enumerate(judged):
+        ax.errorbar(c.diff, y, xerr=[[c.diff - c.ci[0]], [c.ci[1] - c.diff]], fmt="o", capsize=3,
+                    color=VERDICT_COLOUR.get(c.verdict, "0.4"))
+    ax.axvline(0, color="k", lw=0.8, ls=":")
+    labels = [plot_text(f"{c.prescription.component}: {c.verdict}", 40) for c in judged]
+    ax.set_yticks(range(len(judged)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("treated - baseline held-out loss (lower is better)")
+    ax.set_title(plot_text(f"verify {verification.symptom}, {len(verification.seeds)} paired seeds", 60))
+    return fig
 
 
 def evidence_figure(finding: Finding, signals: Signals) -> Figure | None:

@@ -98,12 +98,16 @@ def test_cli_verify_reads_the_recipe_from_the_run(tmp_path):
 
     run = tmp_path / "dead"
     train(recipes.dead(0), run, meta={"recipe": f"{RECIPES}:dead"})
-    result = CliRunner().invoke(app, ["doctor", str(run), "--verify", "--seeds", "2", "--top-k", "1"])
+    report = tmp_path / "dead.html"
+    result = CliRunner().invoke(app, ["doctor", str(run), "--verify", "--seeds", "2", "--top-k", "1",
+                                      "--report", str(report)])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "verify dead units: baseline re-run shows it in 2/2 seeds" in text
     assert "init(scheme=kaiming):" in text
     assert (tmp_path / "dead-verify" / "verification.json").is_file()
+    html = report.read_text()
+    assert "Doctor" in html and "Verify" in html and "verify dead units: baseline re-run shows it" in html
     bare = tmp_path / "bare"
     train(recipes.dead(0), bare)
     result = CliRunner().invoke(app, ["doctor", str(bare), "--verify"])
@@ -178,3 +182,20 @@ def test_verify_from_checkpoint_restarts_at_the_last_healthy_one(tmp_path):
     assert reinit.verdict == "not applicable" and "from scratch" in reinit.reason
     with pytest.raises(ValueError, match="restart must be"):
         verify(recipes.dead, seeds=(0, 1), restart="rollback", out=tmp_path / "x")
+
+
+def test_the_effects_figure_draws_each_judged_prescription_at_its_interval():
+    from layerwise.doctor._report import effects_figure
+    from layerwise.doctor._verify import Check, Verification
+
+    rx = Prescription("init", {}, "")
+    v = Verification("dead units", [0, 1], [2.3, 2.3], [True, True], [
+        Check(rx, "confirmed", [True, True], [0.3, 0.4], -1.95, (-2.6, -1.3)),
+        Check(Prescription("qk_norm", {}, ""), "not applicable", reason="no attention")])
+    fig = effects_figure(v)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["init: confirmed"]  # only the judged one
+    (line,) = [c for c in ax.containers]
+    x_lo, x_hi = line[2][0].get_segments()[0][:, 0]
+    assert (x_lo, x_hi) == pytest.approx((-2.6, -1.3))
+    assert effects_figure(Verification("dead units", [0, 1], [2.3, 2.3], [False, False])) is None
