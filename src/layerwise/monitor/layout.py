@@ -15,6 +15,11 @@ from layerwise.metrics.gradients import membership
 from layerwise.monitor.distributed import is_sharded, local
 
 RELU_FAMILY = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.RReLU, nn.PReLU)
+# after a ReLU, these output zero wherever a whole unit (channel) is zero
+KEEP_ZERO = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+             nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.AdaptiveAvgPool1d,
+             nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
+             nn.Flatten, nn.Identity)
 
 
 @dataclass
@@ -79,16 +84,23 @@ def build_layout(model: nn.Module, names: list[str], specs: list[MetricSpec]) ->
 
 
 def _forward_names(layout: Layout, name: str, module: nn.Module, wanted: tuple[str, ...]) -> tuple[str, ...]:
-    """Forward metrics for one layer; dead_fraction only where the output is ReLU-family."""
+    """Forward metrics for one layer; dead_fraction only where the output is ReLU-family
+    (possibly pooled)."""
     names = list(wanted)
     if "dead_fraction" in names and not _ends_in_relu(module):
         names.remove("dead_fraction")
-        layout.unmonitored[f"{name}:dead_fraction"] = "output is not a ReLU-family activation"
+        layout.unmonitored[f"{name}:dead_fraction"] = ("output is not a ReLU-family activation (or one "
+                                                       "followed only by pooling or dropout)")
     if names and "act_max" not in names and "act_max_median" not in names:
         names.append("act_max")  # the exact non-finite detector
     return tuple(n for n in FORWARD if n in names)
 
 
 def _ends_in_relu(module: nn.Module) -> bool:
+    """The module's last leaf (registration order) is ReLU-family, or one followed only by
+    pooling, dropout, flattening or the identity: those keep a unit that never fires at zero, so
+    its dead fraction reads the same through them (a conv-BN-ReLU-pool block)."""
     leaves = [m for m in module.modules() if not any(m.children())]
+    while leaves and isinstance(leaves[-1], KEEP_ZERO):
+        leaves.pop()
     return bool(leaves) and isinstance(leaves[-1], RELU_FAMILY)

@@ -332,3 +332,20 @@ def test_dead_fraction_of_a_non_finite_output_is_nan_not_zero():
     assert got and all(v != v for v in got.values()), got  # NaN everywhere downstream of the NaN
     assert A.dead_fraction(torch.tensor([[float("nan"), 1.0]])).isnan()
     assert A.dead_fraction(torch.tensor([[0.0, 1.0]])).item() == 0.5
+
+
+def test_a_pooled_relu_block_reports_the_dead_fraction_of_its_relu():
+    from layerwise.models import CNN
+
+    torch.manual_seed(0)
+    model = CNN(in_channels=1, num_classes=3, channels=(4, 6), image_size=8)
+    with torch.no_grad():
+        model.blocks[1].bn.bias[:2] = -50.0  # 2 of block 1's 6 channels never fire
+    x = torch.randn(16, 1, 8, 8)
+    with Monitor(model, metrics=["dead_fraction"]) as mon:
+        with mon.step(0):
+            model(x).sum().backward()
+        got = {r["layer"]: r["value"] for r in mon.table().to_pylist() if r["metric"] == "dead_fraction"}
+    relu_out = model.blocks[1].act(model.blocks[1].bn(model.blocks[1].conv(model.blocks[0](x))))
+    assert got["blocks.1"] == pytest.approx(A.dead_fraction(relu_out, 1).item()) == pytest.approx(2 / 6)
+    assert "blocks.0" in got and "head" not in got  # a Linear head is not ReLU-family
