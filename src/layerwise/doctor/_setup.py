@@ -38,7 +38,7 @@ class Setup:
     is the batch the target metric is measured on; ``aggregator`` (a layerwise.multiloss
     aggregator: PCGrad, SAM-GS, ...) combines the per-loss gradients of a multi-loss recipe
     instead of summing them; ``checkpoint_every`` makes :func:`train` save checkpoints that
-    :func:`restore` reads back (``verify(..., restart="checkpoint")``)."""
+    :func:`layerwise.doctor._checkpoint.restore` reads back (``verify(..., restart="checkpoint")``)."""
 
     model: nn.Module
     optimizer: Any  # a torch optimizer, or a TransformedOptimizer once a remedy wrapped it
@@ -80,14 +80,16 @@ def held_out_loss(setup: Setup) -> float:
 
 def train(setup: Setup, log: str | Path, *, meta: dict | None = None, start: int = 0) -> float:
     """Train ``setup`` under a Monitor writing to ``log`` from step ``start`` (0, or the step of
-    a checkpoint :func:`restore` loaded into it); the held-out loss at the end."""
+    a checkpoint ``restore`` loaded into it); the held-out loss at the end."""
     from layerwise import Monitor
+    from layerwise.doctor._checkpoint import save_checkpoint
+    from layerwise.monitor.monitor import unwrap_optimizer
 
     model, opt = setup.model, setup.optimizer
     probe, several = _probe(setup), False
     if not 0 <= start < setup.steps:
         raise ValueError(f"start must be a step in 0..{setup.steps - 1}, got {start}")
-    with Monitor(model, optimizer=_torch_optimizer(opt), log=log, on_nonfinite="record",
+    with Monitor(model, optimizer=unwrap_optimizer(opt), log=log, on_nonfinite="record",
                  overwrite=True, meta=meta) as mon:
         for step in range(start, setup.steps):
             if setup.before_step is not None:
@@ -114,30 +116,6 @@ def train(setup: Setup, log: str | Path, *, meta: dict | None = None, start: int
     return held_out_loss(setup)
 
 
-def save_checkpoint(setup: Setup, run: Path, step: int) -> Path:
-    """``run/checkpoints/step-NNNNNN.pt``: the model's and the (innermost) optimizer's state at
-    the start of ``step``."""
-    path = run / "checkpoints" / f"step-{step:06d}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"step": step, "model": setup.model.state_dict(),
-                "optimizer": _torch_optimizer(setup.optimizer).state_dict()}, path)
-    return path
-
-
-def checkpoints(run: str | Path) -> dict[int, Path]:
-    """The checkpoints :func:`train` saved in the run folder ``run``, by step."""
-    return {int(p.stem.split("-")[1]): p for p in sorted(Path(run).glob("checkpoints/step-*.pt"))}
-
-
-def restore(setup: Setup, path: str | Path) -> int:
-    """Load a checkpoint into a fresh ``setup`` of the same recipe and seed (before any remedy
-    edits its model); returns the step to train from."""
-    state = torch.load(path, weights_only=True)
-    setup.model.load_state_dict(state["model"])
-    _torch_optimizer(setup.optimizer).load_state_dict(state["optimizer"])
-    return int(state["step"])
-
-
 def _conflict(mon, setup: Setup, x: Tensor, y: Tensor, step: int) -> None:
     """Conflict rows of a multi-loss recipe on this step's batch, from a forward pass of its own
     that the Monitor does not record (from the first probe step after step 0 on)."""
@@ -155,10 +133,3 @@ def _probe(setup: Setup):
         return TransformerProbe(setup.model, setup.held_out[0][:16], every=setup.probe_every)
     except ValueError:
         return None
-
-
-def _torch_optimizer(opt: Any) -> torch.optim.Optimizer:
-    """The torch optimizer inside any wrappers (the Monitor reads its learning rates and state)."""
-    while hasattr(opt, "optimizer"):
-        opt = opt.optimizer
-    return opt

@@ -35,10 +35,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from layerwise.doctor._checkpoint import checkpoints, restore
 from layerwise.doctor._diagnose import diagnose
 from layerwise.doctor._finding import Diagnosis, Finding, Prescription
 from layerwise.doctor._remedies import NotApplicable, apply
-from layerwise.doctor._setup import Setup, checkpoints, held_out_loss, load_recipe, restore, train
+from layerwise.doctor._setup import Setup, held_out_loss, load_recipe, train
 from layerwise.studies._stats import paired_differences, t_interval
 
 Recipe = Callable[[int], Setup]

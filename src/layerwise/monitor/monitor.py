@@ -42,11 +42,13 @@ class HooksDidNotFire(RuntimeWarning):
 
 
 def unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:
-    """The torch optimizer inside wrappers (accelerate's ``AcceleratedOptimizer``, HF Trainer),
-    whose own step hooks never fire: the wrapped ``.optimizer`` does the stepping."""
+    """The torch optimizer inside wrappers (accelerate's ``AcceleratedOptimizer``, HF Trainer,
+    layerwise's ``TransformedOptimizer`` and ``SkipNonfinite``, nested), whose own step hooks
+    never fire: the innermost ``.optimizer`` does the stepping."""
     for _ in range(8):
         inner = getattr(optimizer, "optimizer", None)
-        if not hasattr(inner, "register_step_pre_hook"):
+        if inner is None or isinstance(optimizer, torch.optim.Optimizer) and not hasattr(
+                inner, "register_step_pre_hook"):
             break
         optimizer = inner
     if not isinstance(optimizer, torch.optim.Optimizer):

@@ -155,7 +155,8 @@ def torch_equal(x, y) -> bool:
 
 
 def test_a_run_restored_from_its_checkpoint_ends_exactly_as_the_straight_run(tmp_path):
-    from layerwise.doctor._setup import checkpoints, restore, train
+    from layerwise.doctor._checkpoint import checkpoints, restore
+    from layerwise.doctor._setup import train
 
     straight = recipes.healthy(0)
     straight.checkpoint_every = 40

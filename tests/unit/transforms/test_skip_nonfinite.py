@@ -69,3 +69,20 @@ def test_it_wraps_a_transformed_optimizer():
 def test_not_an_optimizer_is_refused():
     with pytest.raises(TypeError, match="wraps an optimizer"):
         SkipNonfinite(nn.Linear(2, 2))
+
+
+def test_the_monitor_reads_the_torch_optimizer_inside_nested_wrappers():
+    from layerwise import Monitor
+    from layerwise.monitor.monitor import unwrap_optimizer
+
+    model = _net()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    opt = SkipNonfinite(TransformedOptimizer(sgd, clip_per_layer(C=1.0), model.named_parameters()), model)
+    assert unwrap_optimizer(opt) is sgd
+    with Monitor(model, optimizer=opt, metrics=["update_ratio"]) as mon:
+        with mon.step(0):
+            _backward(model, torch.randn(8, 3))
+        opt.step()
+        opt.zero_grad()
+        rows = [r for r in mon.table().to_pylist() if r["metric"] == "update_ratio"]
+    assert rows and all(r["value"] > 0 for r in rows)
