@@ -53,3 +53,16 @@ def dies_at_60(seed: int) -> Setup:
 
     setup.before_step = kill
     return setup
+
+
+def nan_batch(seed: int) -> Setup:
+    """Healthy but for one batch of NaN inputs at step 40."""
+    setup = _setup(seed, lr=0.05)
+    inner = setup.batch
+
+    def batch(step: int):
+        x, y = inner(step)
+        return (torch.full_like(x, float("nan")), y) if step == 40 else (x, y)
+
+    setup.batch = batch
+    return setup

@@ -200,3 +200,15 @@ def test_the_effects_figure_draws_each_judged_prescription_at_its_interval():
     x_lo, x_hi = line[2][0].get_segments()[0][:, 0]
     assert (x_lo, x_hi) == pytest.approx((-2.6, -1.3))
     assert effects_figure(Verification("dead units", [0, 1], [2.3, 2.3], [False, False])) is None
+
+
+def test_a_nan_batch_is_diagnosed_and_the_guard_that_skips_it_is_confirmed(tmp_path):
+    v = verify(recipes.nan_batch, seeds=range(5), top_k=1, out=tmp_path)
+    assert v.symptom == "non-finite values" and v.reproduced == [True] * 5
+    check = v.checks[0]
+    assert check.prescription.component == "skip_nonfinite"
+    assert check.verdict == "confirmed", v.text()
+    from layerwise.doctor import diagnose
+
+    treated = diagnose(tmp_path / "rx1-skip_nonfinite" / "s0")
+    assert [(f.symptom, f.onset_step) for f in treated.findings] == [("transient non-finite values", 40)]
