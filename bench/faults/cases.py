@@ -20,6 +20,11 @@ likewise);
 doctor run on them (60 injection recipes in all). Each was checked on its raw rows only (the
 comment beside it says what seeds 0-2 showed); most are configurations from step 0 (an init, an
 activation, a missing norm, an optimizer setting) that a remedy can change in a re-run.
+``held_out3``: 15 recipes added 2026-12-03 (one per class) after the doctor's last change, declared
+held out before any doctor run on them (75 injection recipes in all), each a mechanism its class
+had not used (a frozen near-zero layer, a loss scale never undone, a zeroed batch-norm gain, Adam's
+eps at 0 or 10, AdamW's decay mis-set, blank inputs, a softmax temperature, a bypassed block, ...);
+checked on raw rows only, as the comment beside each says.
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ RANK = ("norm_placement", "learning_rate")
 DEPTH = ("layernorm_scaling", "norm_placement")
 CONFLICT = ("pcgrad", "samgs", "gcond")
 
-C, H, H2 = Case, "held_out", "held_out2"
+C, H, H2, H3 = Case, "held_out", "held_out2", "held_out3"
 INJECTED: list[Case] = [
     # vanishing gradients
     C("vanish/mlp-sigmoid-deep", R("mlp", inj.Activation("sigmoid"), depth=10, init="xavier"),
@@ -112,6 +117,12 @@ INJECTED: list[Case] = [
     # block ~10x below the next (seeds 0-2); blocks 0-4 under 1e-3 of block 7; loss flat at 2.30
     C("vanish/cnn8-sigmoid-no-bn", R("cnn", inj.NoBatchNorm(), inj.Activation("sigmoid"), channels=(8,) * 8),
       "vanishing gradients", (0, 4), 0, VANISH, H2),
+    # block 4 of a 6-block MLP with its weights x1e-3 and frozen (a near-zero layer left frozen):
+    # grad_norm of blocks 0-3 2e-4-8e-4 vs block 5's 0.02-0.19 (1/200-1/500) all run; loss flat
+    # at 2.30 (seeds 0-2)
+    C("vanish/mlp6-frozen-tiny-block4",
+      R("mlp", edit(0, "blocks.4.linear", inj.scale("weight", 1e-3), True), depth=6),
+      "vanishing gradients", (0, 3), 0, VANISH, H3),
     # exploding gradients
     C("explode/mlp-lr-jump", R("mlp", inj.LR(60, 40.0)), "exploding gradients", (0, 3), 61, EXPLODE,
       also=("non-finite values",)),
@@ -125,6 +136,11 @@ INJECTED: list[Case] = [
     # -> 1e2-1.6e4 at step 4-5, NaN by step 6-7 (seeds 0-2)
     C("explode/gpt-sgd-lr-6", R("gpt", opt="sgd", lr=6.0), "exploding gradients", (0, 2), 0, EXPLODE, H2,
       also=("non-finite values",)),
+    # the loss x1e3 under SGD (a mixed-precision loss scale never undone) on the ViT at lr 0.05:
+    # block grad norms 650-1900 at step 0, 1e3-4e3 at step 1, 4e5-1.5e7 at step 2, NaN at step 3 and
+    # the loss NaN at step 4 (seeds 0-2)
+    C("explode/vit-sgd-loss-x1e3", R("vit", inj.ScaleLoss(1e3), opt="sgd", lr=0.05), "exploding gradients",
+      (0, 2), 0, EXPLODE, H3, also=("non-finite values",)),
     # dead units
     C("dead/mlp-block2-at-60", R("mlp", edit(60, "blocks.2.linear", inj.fill("bias", -50.0))),
       "dead units", (2, 2), 60, DEAD),
@@ -137,6 +153,11 @@ INJECTED: list[Case] = [
     C("dead/mlp-bias-init-minus1", R("mlp", *(edit(0, f"blocks.{i}.linear", inj.fill("bias", -1.0))
                                               for i in range(4))),
       "dead units", (1, 3), 0, DEAD, H2),
+    # block 2's batch-norm scale (gamma) initialised to 0 before its ReLU (a zero-init meant for a
+    # residual branch): dead_fraction 1.0 in block 2 from step 0 to the end (blocks 0-1 0), the
+    # ReLU's zero slope at 0 leaves every grad norm exactly 0; loss flat at 2.3 (seeds 0-2)
+    C("dead/cnn-bn-gamma-0-block2", R("cnn", edit(0, "blocks.2.bn", inj.fill("weight", 0.0))),
+      "dead units", (2, 2), 0, DEAD, H3),
     # non-finite values
     C("nonfinite/mlp-nan-batch", R("mlp", inj.Batch(70, inj.nan_inputs, 71)), "non-finite values",
       (0, 0), 70, CORRUPT),
@@ -146,6 +167,11 @@ INJECTED: list[Case] = [
       "non-finite values", (1, 1), 40, CORRUPT, H),
     C("nonfinite/vit-inf-weight", R("vit", edit(40, "blocks.2.attn.proj", inj.poke("weight", INF))),
       "non-finite values", (2, 2), 40, CORRUPT),
+    # Adam with eps = 0 on the MLP: the input pixels that are always blank (and units dead on the
+    # batch) get exactly zero gradients, 0/0: update_ratio NaN in blocks 0-3 at step 0 (grad norms
+    # finite, 0.6-1.0), loss NaN at step 1 and the run stops (seeds 0-2)
+    C("nonfinite/mlp-adam-eps-0", R("mlp", inj.OptimizerSetting("eps", 0.0), opt="adam", lr=1e-3),
+      "non-finite values", (0, 3), 0, CORRUPT, H3),
     # loss spike
     C("spike/mlp-lr-burst", R("mlp", inj.LR(80, 20.0, 85)), "loss spike", None, 81, SPIKE),
     C("spike/cnn-one-label-shard", R("cnn", inj.Batch(70, inj.one_label(3), 76)), "loss spike", None, 70,
@@ -153,6 +179,11 @@ INJECTED: list[Case] = [
     C("spike/gpt-lr-burst", R("gpt", inj.LR(60, 30.0, 65)), "loss spike", None, 61, SPIKE),
     C("spike/vit-one-label-shard", R("vit", inj.Batch(60, inj.one_label(3), 66)), "loss spike", None, 60,
       SPIKE),
+    # three batches (steps 70-72) with inputs x10 (a shard that skipped normalisation): loss
+    # 0.3-0.65 before, 0.85-0.92 at step 70, 8-51 at 71, 82-588 at 72, back to 2.2-2.5 by 75-76
+    # and falling again (1.1-1.9 at the end) (seeds 0-2)
+    C("spike/mlp-unnormalised-shard", R("mlp", inj.Batch(70, inj.scale_inputs(10.0), 73)), "loss spike",
+      None, 70, SPIKE, H3),
     # massive activations (one channel of one position, carried by the residual stream)
     C("massive/gpt-position0", R("gpt", edit(30, "pos_emb", inj.poke("weight", 1e3, 5))),
       "massive activations", (0, 2), 30, MASSIVE),
@@ -164,6 +195,11 @@ INJECTED: list[Case] = [
     # ~5 before step 40, 1e4-2.7e4 at step 42, 3e3-1.1e4 to the end; block 0 stays < 10 (seeds 0-2)
     C("massive/vit-mlp-bias-channel", R("vit", edit(40, "blocks.1.mlp.proj", inj.poke("bias", 3e3, 5))),
       "massive activations", (1, 2), 40, MASSIVE, H2),
+    # one channel of one token's embedding (token 3, channel 5) set to 1e3 at step 30: act_max_median
+    # of blocks 0-2 3-7 before, 4.7e3-1.1e4 at step 30, still 2e2-7e3 at step 99; the loss rises
+    # to 150-700 (seeds 0-2)
+    C("massive/gpt-token-embedding", R("gpt", edit(30, "tok_emb", inj.poke("weight", 1e3, 3 * 32 + 5))),
+      "massive activations", (0, 2), 30, MASSIVE, H3),
     # update too large / too small (optimizer configuration)
     C("update-large/mlp-adam-lr-0.05", R("mlp", opt="adam", lr=0.05), "update too large", (0, 3), 0, LARGE),
     C("update-large/cnn-adam-lr-0.2", R("cnn", opt="adam", lr=0.2), "update too large", (0, 2), 0, LARGE, H),
@@ -173,6 +209,13 @@ INJECTED: list[Case] = [
     # 1.9-42 by steps 1-4 (healthy ViT <= 0.03); runs end NaN by step 7-31 (seeds 0-2)
     C("update-large/vit-adam-beta2-0", R("vit", inj.OptimizerSetting("betas", (0.9, 0.0))),
       "update too large", (0, 2), 0, LARGE, H2, also=("non-finite values",)),
+    # Adam with decoupled weight decay 100 (AdamW's decay mis-set, lr 3e-3: w x 0.7 every step):
+    # update_ratio 0.30 at steps 0-2, 0.09 at steps 30-80 (healthy GPT 0.04 -> 0.01); the loss
+    # stays at 3.47 (seeds 0-2)
+    C("update-large/gpt-adamw-decay-100",
+      R("gpt", inj.OptimizerSetting("decoupled_weight_decay", True),
+        inj.OptimizerSetting("weight_decay", 100.0)),
+      "update too large", (0, 2), 0, LARGE, H3),
     C("update-small/mlp-sgd-lr-1e-5", R("mlp", lr=1e-5), "update too small", (0, 3), 0, SMALL,
       also=("no progress",)),
     C("update-small/gpt-adam-lr-1e-6", R("gpt", lr=1e-6), "update too small", (0, 2), 0, SMALL, H,
@@ -183,6 +226,10 @@ INJECTED: list[Case] = [
     # update_ratio 2e-6-6e-6 in every block all run (healthy CNN 3e-3-1e-2), loss 2.3 -> 2.2 (seeds 0-2)
     C("update-small/cnn-conv-weights-x300", R("cnn", inj.ScaleWeights(nn.Conv2d, 300.0)), "update too small",
       (0, 2), 0, SMALL, H2, also=("no progress",)),
+    # Adam with eps = 10 on the CNN (eps swamps sqrt(v) ~ |g|, so the step is ~lr*g/eps):
+    # update_ratio 5e-6-1.3e-5 in every block all run (healthy CNN 3e-3-1e-2), loss ~2.3 (seeds 0-2)
+    C("update-small/cnn-adam-eps-10", R("cnn", inj.OptimizerSetting("eps", 10.0), opt="adam", lr=1e-3),
+      "update too small", (0, 2), 0, SMALL, H3, also=("no progress",)),
     # no progress (data/label faults; a learning rate of 0)
     C("stall/mlp-shuffled-labels", R("mlp", inj.Batch(0, inj.shuffled_labels(10))), "no progress", None, 0,
       NO_SIGNAL),
@@ -191,6 +238,10 @@ INJECTED: list[Case] = [
     C("stall/gpt-shuffled-targets", R("gpt", inj.Batch(0, inj.shuffled_labels(32))), "no progress", None, 0,
       NO_SIGNAL),
     C("stall/mlp-lr-0", R("mlp", lr=0.0), "no progress", None, 0, STALL, also=("update too small",)),
+    # blank images (every input 0): loss 2.29-2.33 at step 0 and at the end, while Adam's update_ratio
+    # stays 2e-3-3e-2 (a healthy size: the optimizer moves, nothing is learned) (seeds 0-2)
+    C("stall/vit-blank-inputs", R("vit", inj.Batch(0, inj.blank_inputs)), "no progress", None, 0, NO_SIGNAL,
+      H3),
     # saturation
     C("saturation/mlp-tanh-std1", R("mlp", act="tanh", init=1.0), "saturation", (0, 3), 0, SATURATE),
     C("saturation/mlp-sigmoid-std2", R("mlp", inj.Activation("sigmoid"), init=2.0), "saturation", (0, 3), 0,
@@ -202,6 +253,12 @@ INJECTED: list[Case] = [
     C("saturation/cnn-tanh-no-bn-conv-x30", R("cnn", inj.NoBatchNorm(), inj.Activation("tanh"),
                                               inj.ScaleWeights(nn.Conv2d, 30.0)),
       "saturation", (0, 2), 0, SATURATE, H2),
+    # every bias of a Xavier tanh MLP initialised to 3 (tanh(3) = 0.995): act_rms 0.97-0.99 and
+    # act_max_median 1.0 in blocks 0-3 from step 0 to the end; loss 2.8-3.2 -> 2.3 (seeds 0-2)
+    C("saturation/mlp-tanh-bias-init-3",
+      R("mlp", *(edit(0, f"blocks.{i}.linear", inj.fill("bias", 3.0)) for i in range(4)), act="tanh",
+        init="xavier"),
+      "saturation", (0, 3), 0, SATURATE, H3),
     # attention-logit growth
     C("logits/gpt-lr-10x", R("gpt", lr=3e-2), "attention-logit growth", (0, 2), 0, LOGITS),
     C("logits/vit-lr-jump-30x", R("vit", inj.LR(50, 30.0)), "attention-logit growth", (0, 2), 51, LOGITS, H),
@@ -209,6 +266,11 @@ INJECTED: list[Case] = [
       "attention-logit growth", (0, 0), 30, LOGITS),
     C("logits/vit-qk-scale-block1", R("vit", edit(40, "blocks.1.attn", inj.qk_scale(20.0))),
       "attention-logit growth", (1, 1), 40, LOGITS, H),
+    # block 2's attention LayerNorm gain x10 at step 40 (queries, keys and values x10): attn_logit_max
+    # of block 2 0.04-0.14 at step 30, 7-43 at 40, 62-108 at 90; its entropy 2.83 -> 1.5-2.6 (no
+    # collapse) (seeds 0-2)
+    C("logits/vit-ln-gain-x10-block2", R("vit", edit(40, "blocks.2.ln1", inj.scale("weight", 10.0))),
+      "attention-logit growth", (2, 2), 40, LOGITS, H3),
     # attention-entropy collapse
     C("entropy/gpt-qk-scale-block2", R("gpt", edit(30, "blocks.2.attn", inj.qk_scale(30.0))),
       "attention-entropy collapse", (2, 2), 30, LOGITS, also=("attention-logit growth",)),
@@ -223,6 +285,12 @@ INJECTED: list[Case] = [
     # 0.07 -> 90-230 (seeds 0-2)
     C("entropy/gpt-post-ln-lr-3e-2", R("gpt", placement="post", lr=3e-2, steps=200),
       "attention-entropy collapse", (1, 2), 0, LOGITS, H2, also=("attention-logit growth",)),
+    # a softmax temperature of 1/100 in block 1 of a 4-block GPT (its logits x100 by a kept hook):
+    # attn_entropy of block 1 1.5 at step 0, 0.26-0.58 at step 90 (blocks 0, 2, 3 1.9), its logits
+    # 5-6 -> 55-122 (seeds 0-2)
+    C("entropy/gpt4-temperature-block1",
+      R("gpt", edit(0, "blocks.1.attn.logits", inj.scale_output(100.0)), n_layer=4),
+      "attention-entropy collapse", (1, 1), 0, LOGITS, H3, also=("attention-logit growth",)),
     # rank collapse
     C("rank/vit-uniform-attention-block1",
       R("vit", edit(40, "blocks.1.attn", inj.uniform_attention(300.0), True)), "rank collapse", (1, 2), 40,
@@ -239,6 +307,13 @@ INJECTED: list[Case] = [
     # at step 0, still 0.016-0.037 at step 90 in blocks 0-2 (healthy 0.9); loss flat (seeds 0-2)
     C("rank/gpt-shared-bias-block0", R("gpt", edit(0, "blocks.0.mlp.proj", inj.normal("bias", 3000.0))),
       "rank collapse", (0, 2), 0, RANK, H2),
+    # one shared N(0, 3000^2) vector as the ViT's patch-embedding bias and its CLS token (at the
+    # input, not inside a block: every token starts as the same huge vector): token_spread 8e-6-9e-6
+    # in blocks 0-2 on every probe (healthy ViT 0.08-0.9); loss flat at 2.3 (seeds 0-2)
+    C("rank/vit-shared-embedding-offset",
+      R("vit", edit(0, "patch_emb", inj.normal("bias", 3000.0)),
+        edit(0, "", inj.normal("cls_token", 3000.0))),
+      "rank collapse", (0, 2), 0, RANK, H3),
     # unused depth
     C("depth/gpt-block2-zeroed", R("gpt", edit(20, "blocks.2.attn.proj", inj.zero_all, True),
                                    edit(20, "blocks.2.mlp.proj", inj.zero_all, True)),
@@ -256,6 +331,10 @@ INJECTED: list[Case] = [
     C("depth/vit4-branches-x1e-3-blocks2-3",
       R("vit", *shrink_branches((2, 3), 1e-3), n_layer=4),
       "unused depth", (2, 3), 0, DEPTH, H2),
+    # block 2 of a Peri-LN GPT bypassed by a kept hook (a layer-drop left on): block_contrib exactly 0
+    # on every probe vs block 0's 30-60 and block 1's 0.65-1.2; loss 3.47 -> 3.15-3.18 (seeds 0-2)
+    C("depth/gpt-peri-block2-bypassed", R("gpt", edit(0, "blocks.2", inj.bypass), placement="peri"),
+      "unused depth", (2, 2), 0, DEPTH, H3),
     # gradient conflict (two named losses trained on their sum; train() logs their per-layer conflict)
     C("conflict/mlp-shifted-labels", R("mlp", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
     C("conflict/vit-shifted-labels", R("vit", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
@@ -263,6 +342,10 @@ INJECTED: list[Case] = [
     # an auxiliary loss on targets one position behind (the current token): cos_min -0.23..-0.43 at
     # step 10, -0.73..-0.81 at step 90, in all 3 blocks (seeds 0-2)
     C("conflict/gpt-copy-targets", R("gpt", inj.CopyTargets()), "gradient conflict", None, 0, CONFLICT, H2),
+    # a confidence penalty at weight 1 (cross-entropy to the uniform distribution) beside the task:
+    # cos_min -0.23..-0.56 at step 10, -0.55..-0.86 at step 110 in all 3 blocks (seeds 0-2)
+    C("conflict/cnn-confidence-penalty", R("cnn", inj.ConfidencePenalty()), "gradient conflict", None, 0,
+      CONFLICT, H3),
 ]
 
 HEALTHY: list[Case] = [

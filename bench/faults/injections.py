@@ -274,3 +274,55 @@ class TwoLosses:
             return {"task": task(out, y), "shifted": task(out, (y + 1) % k)}
 
         setup.loss_fn = both
+
+
+# -- held_out3 helpers ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScaleLoss:
+    """The training loss times ``factor`` from step 0 (a mixed-precision loss scale never undone
+    before the update): SGD's gradients and steps grow by ``factor``; Adam would not notice."""
+
+    factor: float
+
+    def __call__(self, setup: Setup) -> None:
+        task, k = setup.loss_fn, self.factor
+
+        def scaled(out, y):
+            return task(out, y) * k
+
+        setup.loss_fn = scaled
+
+
+@dataclass(frozen=True)
+class ConfidencePenalty:
+    """A second named loss pulling the predictions towards the uniform distribution (a confidence
+    penalty, Pereyra et al. 2017, arXiv:1701.06548, at weight 1): it opposes the task loss as soon as
+    the task sharpens the predictions; ``doctor.train`` logs their per-layer conflict."""
+
+    def __call__(self, setup: Setup) -> None:
+        task = setup.loss_fn
+
+        def both(out, y):
+            return {"task": task(out, y), "uniform": -out.log_softmax(-1).mean()}
+
+        setup.loss_fn = both
+
+
+def bypass(m: nn.Module) -> None:
+    """A forward hook the module keeps that returns its input unchanged (a block left skipped, as a
+    layer-drop switched on for good): the block computes but contributes nothing."""
+    m.register_forward_hook(lambda _m, inputs, _out: inputs[0])
+
+
+def scale_inputs(factor: float) -> Callable:
+    """Inputs times ``factor`` (a shard that skipped its normalisation)."""
+    def fn(x, y, step):
+        return x * factor, y
+    return fn
+
+
+def blank_inputs(x, y, step):
+    """Every input set to 0 (a data pipeline that delivers blank images): the labels keep nothing
+    the model can read."""
+    return torch.zeros_like(x), y
