@@ -30,6 +30,7 @@ from layerwise.doctor import diagnose, load  # noqa: E402
 from layerwise.doctor._setup import train  # noqa: E402
 
 METHODS = ("doctor", *BASELINES)
+SPLITS = ("all", "held_out", "held_out2", "held_out3")  # then each held-out split, as declared
 
 
 def _as_dict(f) -> dict:
@@ -72,7 +73,7 @@ def run(tier_name: str, *, say=print) -> list[dict]:
 def scores(rows: list[dict]) -> dict:
     cases = {c.name: c for c in CATALOGUE}
     out = {}
-    for split in ("all", "held_out", "held_out2", "held_out3"):
+    for split in SPLITS:
         mine = [r for r in rows if split == "all" or r["split"] == split]
         if mine:
             out[split] = {m: score(mine, cases, m) for m in METHODS}
@@ -110,7 +111,7 @@ def verification(rows: list[dict], tier_name: str, say=print) -> dict:
     return {"verdicts": verdicts, "seeds": list(seeds),
             **{split: _rates({k: v for k, v in verdicts.items() if split == "all" or cases[k].split == split},
                              cases)
-               for split in ("all", "held_out", "held_out2", "held_out3")}}
+               for split in SPLITS}}
 
 
 def _rates(verdicts: dict[str, str], cases: dict) -> dict:

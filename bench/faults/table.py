@@ -61,6 +61,6 @@ def markdown(result: dict) -> str:
         lines += ["", f"## Verify (top prescription, paired re-runs, seeds {verify.get('seeds')})", "",
                   "Judged (all / fixable: cases with accepted remedies): " + "; ".join(
                       f"{split} {verify[split]['judged']} / {verify[split]['judged_fixable']}"
-                      for split in ("all", "held_out", "held_out2") if split in verify), ""]
+                      for split in result["scores"] if split in verify), ""]
         lines += [f"- {k}: {v}" for k, v in verify["verdicts"].items()]
     return "\n".join(lines) + "\n"
