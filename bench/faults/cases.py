@@ -91,7 +91,8 @@ def shrink_branches(blocks, factor):
 VANISH = ("init", "insert_norm_before_activations", "replace_activations", "add_noise")
 EXPLODE = ("clip_per_layer", "learning_rate", "layernorm_scaling")
 DEAD = ("replace_activations", "learning_rate", "project_to_init_norm", "init")
-CORRUPT = ()  # a NaN batch or a corrupted weight: a data/hardware fault no model-side remedy prevents
+CORRUPT = ()  # a corrupted weight (or optimizer state): a hardware-like fault no remedy prevents
+BAD_BATCH = ("skip_nonfinite",)  # a NaN/Inf batch: skipping its step keeps the weights finite
 SPIKE = ("clip_per_layer", "learning_rate", "norm_placement")
 MASSIVE = ("norm_placement", "layernorm_scaling")
 LARGE = ("learning_rate", "clip_per_layer")
@@ -160,9 +161,9 @@ INJECTED: list[Case] = [
       "dead units", (2, 2), 0, DEAD, H3),
     # non-finite values
     C("nonfinite/mlp-nan-batch", R("mlp", inj.Batch(70, inj.nan_inputs, 71)), "non-finite values",
-      (0, 0), 70, CORRUPT),
+      (0, 0), 70, BAD_BATCH),
     C("nonfinite/cnn-inf-batch", R("cnn", inj.Batch(60, inj.inf_inputs, 61)), "non-finite values",
-      (0, 0), 60, CORRUPT),
+      (0, 0), 60, BAD_BATCH),
     C("nonfinite/gpt-nan-weight", R("gpt", edit(40, "blocks.1.mlp.fc", inj.poke("weight", NAN))),
       "non-finite values", (1, 1), 40, CORRUPT, H),
     C("nonfinite/vit-inf-weight", R("vit", edit(40, "blocks.2.attn.proj", inj.poke("weight", INF))),

@@ -5,6 +5,7 @@ and ``.md``.
     python bench/faults/run.py --tier tiny      # 4 MLP cases, 1 seed, seconds
     python bench/faults/run.py --tier smoke     # the whole catalogue x 3 seeds
     python bench/faults/run.py --tier smoke --verify   # + confirmed-fix and harm rates (slow)
+    python bench/faults/run.py --tier smoke --rescore  # the saved rows scored again, no training
 """
 
 from __future__ import annotations
@@ -108,6 +109,12 @@ def verification(rows: list[dict], tier_name: str, say=print) -> dict:
                 verdicts[case.name] = result.checks[0].verdict if result.checks else "no check"
             except Exception as err:  # one case's failure is reported, not fatal to the table
                 verdicts[case.name] = f"error: {type(err).__name__}: {err}"
+    return verify_rates(verdicts, seeds)
+
+
+def verify_rates(verdicts: dict[str, str], seeds) -> dict:
+    """The verdicts with their confirmed-fix and harm rates per split."""
+    cases = {c.name: c for c in CATALOGUE}
     return {"verdicts": verdicts, "seeds": list(seeds),
             **{split: _rates({k: v for k, v in verdicts.items() if split == "all" or cases[k].split == split},
                              cases)
@@ -130,23 +137,38 @@ def _rates(verdicts: dict[str, str], cases: dict) -> dict:
             "harm_fixable": rate(fixable, "harm")}
 
 
+def rescore(path: Path) -> dict:
+    """A saved result scored again against the catalogue's current ground truth (its rows and
+    verdicts as they were: nothing is re-trained), for a corrected ground truth."""
+    result = json.loads(path.read_text())
+    result["cases"] = [{**asdict(c), "recipe": repr(c.recipe)} for c in tier(result["tier"])]
+    result["scores"] = scores(result["rows"])
+    if "verdicts" in result.get("verify", {}):
+        result["verify"] = verify_rates(result["verify"]["verdicts"], result["verify"]["seeds"])
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tier", choices=("tiny", "smoke"), default="tiny")
     parser.add_argument("--verify", action="store_true",
                         help="re-run diagnosed cases with the top prescription")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the saved faults-<tier>.json again (a ground-truth fix), no training")
     parser.add_argument("--out", default=str(HERE.parent / "results"))
     args = parser.parse_args(argv)
-    start = time.time()
-    rows = run(args.tier)
-    result = {"tier": args.tier, "seeds": list(SEEDS[args.tier]), "torch": torch.__version__,
-              "cases": [{**asdict(c), "recipe": repr(c.recipe)} for c in tier(args.tier)],
-              "scores": scores(rows), "rows": rows}
-    if args.verify:
-        result["verify"] = verification(rows, args.tier)
-    result["seconds"] = round(time.time() - start, 1)
+    start, out = time.time(), Path(args.out)
+    if args.rescore:
+        result = rescore(out / f"faults-{args.tier}.json")
+    else:
+        rows = run(args.tier)
+        result = {"tier": args.tier, "seeds": list(SEEDS[args.tier]), "torch": torch.__version__,
+                  "cases": [{**asdict(c), "recipe": repr(c.recipe)} for c in tier(args.tier)],
+                  "scores": scores(rows), "rows": rows}
+        if args.verify:
+            result["verify"] = verification(rows, args.tier)
+        result["seconds"] = round(time.time() - start, 1)
     print(text_table(result))
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"faults-{args.tier}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     (out / f"faults-{args.tier}.md").write_text(markdown(result))

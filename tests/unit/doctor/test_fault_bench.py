@@ -3,6 +3,7 @@ doctors' thresholds on hand-made rows, and the tiny tier end to end."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -112,6 +113,9 @@ def test_tiny_tier_end_to_end(tmp_path):
     assert score.top(rows["dead/mlp-block2-at-60"])["onset_step"] == 60
     assert (tmp_path / "faults-tiny.json").exists()
     assert "| all | doctor |" in (tmp_path / "faults-tiny.md").read_text()
+    again = run.main(["--tier", "tiny", "--rescore", "--out", str(tmp_path)])  # no training
+    assert again["scores"] == json.loads(json.dumps(result["scores"]))
+    assert again["rows"] == json.loads(json.dumps(result["rows"]))
 
 
 def test_verify_rates_count_judged_verdicts_and_the_fixable_cases_apart():
