@@ -28,6 +28,7 @@ def diagnose(run: str | Path | Signals) -> Diagnosis:
         how = "is still in progress" if status == "running" else "crashed without closing"
         out.notes.append(f"the run {how}: diagnosed up to step {_last_step(signals)}, its last "
                          "flushed one")
+    activations = _activations(signals)
     for r in RULES:
         if not any(signals.has(n) for n in r.needs):
             tiers = " / ".join(dict.fromkeys(TIER_OF.get(n, "Monitor") for n in r.needs))
@@ -37,7 +38,7 @@ def diagnose(run: str | Path | Signals) -> Diagnosis:
         if finding is not None:
             out.findings.append(replace(finding, resolution=_interval(signals, r.needs),
                                         prescriptions=fit_to_model(finding.prescriptions, finding.symptom,
-                                                                   _activations(signals))))
+                                                                   activations)))
     out.findings = explain(out.findings)
     return out
 
@@ -74,6 +75,7 @@ CONSEQUENCES = {
     "rank collapse": {"no progress", "vanishing gradients"},
     "loss spike": {"no progress"},  # a spike can undo what the run had learned
 }
+CAUSAL_ORDER = {symptom: rank for rank, symptom in enumerate(CONSEQUENCES)}
 
 
 # symptoms judged over the whole run (their onset is the run's start): a cause anywhere in the
@@ -107,8 +109,7 @@ def _earliest(f: Finding) -> int:
 
 
 def _causal_rank(symptom: str) -> int:
-    causes = list(CONSEQUENCES)
-    return causes.index(symptom) if symptom in causes else len(causes)
+    return CAUSAL_ORDER.get(symptom, len(CAUSAL_ORDER))
 
 
 def write_diagnosis(diagnosis: Diagnosis, path: str | Path) -> Path:

@@ -107,7 +107,7 @@ def verify(recipe: Recipe | str, diagnosis: Diagnosis | None = None, *, seeds: S
     target = _target(diagnosis or runs[0])
     result = Verification(target.symptom, list(seeds), baseline,
                           [_has(d, target.symptom) for d in runs])
-    starts = {seed: _last_healthy(out / f"baseline-s{seed}", run, target) if every else None
+    starts = {seed: _last_healthy(out / f"baseline-s{seed}", run, target) if every else SCRATCH
               for seed, run in zip(seeds, runs, strict=True)}
     for rank, p in enumerate(target.prescriptions[:top_k], 1):
         if not any(result.reproduced):
@@ -134,12 +134,15 @@ def _check(seeds: Sequence[int], top_k: int, restart: str, checkpoint_every: int
     return seeds
 
 
-def _last_healthy(run: Path, diagnosis: Diagnosis, target: Finding) -> tuple[int, Path] | None:
-    """The run's last checkpoint before the onset of ``target``'s symptom in that run (the
-    target's own onset where the run does not show it); None when none comes before it."""
+SCRATCH: tuple[int, Path | None] = (0, None)  # (step, checkpoint) of a run from scratch
+
+
+def _last_healthy(run: Path, diagnosis: Diagnosis, target: Finding) -> tuple[int, Path | None]:
+    """(step, path) of the run's last checkpoint before the onset of ``target``'s symptom in that
+    run (the target's own onset where the run does not show it); SCRATCH when none comes before."""
     onset = next((f.onset_step for f in diagnosis.findings if f.symptom == target.symptom), target.onset_step)
     before = [(step, path) for step, path in checkpoints(run).items() if step <= (onset or 0)]
-    return max(before) if before else None
+    return max(before) if before else SCRATCH
 
 
 def _target(diagnosis: Diagnosis) -> Finding:
@@ -152,15 +155,14 @@ def _target(diagnosis: Diagnosis) -> Finding:
 
 
 def _check_one(fn: Recipe, seeds: list[int], p: Prescription, symptom: str, baseline: list[float],
-               folder: Path, starts: dict[int, tuple[int, Path] | None]) -> Check:
-    treated, gone, steps = [], [], []
+               folder: Path, starts: dict[int, tuple[int, Path | None]]) -> Check:
+    treated, gone = [], []
     for seed in seeds:
         try:
-            treated.append(_score(fn, seed, p, folder / f"s{seed}", start=(starts[seed] or (0, None))[1]))
+            treated.append(_score(fn, seed, p, folder / f"s{seed}", start=starts[seed][1]))
         except NotApplicable as err:
             return Check(p, "not applicable", reason=str(err))
         gone.append(not _has(diagnose(folder / f"s{seed}"), symptom))
-        steps.append((starts[seed] or (0, None))[0])
     interval = t_interval(paired_differences(treated, baseline))
     if interval.hi < 0 and all(gone):
         verdict = "confirmed"
@@ -168,7 +170,8 @@ def _check_one(fn: Recipe, seeds: list[int], p: Prescription, symptom: str, base
         verdict = "harm"
     else:
         verdict = "symptom gone, no gain shown" if all(gone) else "not fixed"
-    return Check(p, verdict, gone, treated, interval.mean, (interval.lo, interval.hi), starts=steps)
+    return Check(p, verdict, gone, treated, interval.mean, (interval.lo, interval.hi),
+                 starts=[starts[seed][0] for seed in seeds])
 
 
 def _score(fn: Recipe, seed: int, p: Prescription | None, folder: Path, *, start: Path | None = None,
