@@ -24,10 +24,6 @@ def _chain(setup: Setup, hook: Callable[[int, Setup], None]) -> None:
     setup.before_step = both
 
 
-def _groups(opt):
-    return getattr(opt, "optimizer", opt).param_groups
-
-
 @dataclass(frozen=True)
 class LR:
     """Learning rate times ``factor`` from step ``at`` (until ``until``, then restored)."""
@@ -39,10 +35,10 @@ class LR:
     def __call__(self, setup: Setup) -> None:
         def hook(step: int, s: Setup) -> None:
             if step == self.at:
-                for g in _groups(s.optimizer):
+                for g in s.optimizer.param_groups:
                     g["lr"] *= self.factor
             if self.until is not None and step == self.until:
-                for g in _groups(s.optimizer):
+                for g in s.optimizer.param_groups:
                     g["lr"] /= self.factor
 
         _chain(setup, hook)
@@ -57,7 +53,7 @@ class OptimizerSetting:
     value: object
 
     def __call__(self, setup: Setup) -> None:
-        for g in _groups(setup.optimizer):
+        for g in setup.optimizer.param_groups:
             g[self.key] = self.value
 
 
