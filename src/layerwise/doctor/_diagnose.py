@@ -63,6 +63,9 @@ def _activations(signals: Signals) -> dict[str, int] | None:
 CONSEQUENCES = {
     "non-finite values": {"exploding gradients", "loss spike", "update too large", "no progress",
                           "dead units", "vanishing gradients", "massive activations"},
+    # a few huge entries scale the weight gradients they meet and, normalised, swamp what tells
+    # tokens apart (Sun et al. 2024, arXiv 2402.17762)
+    "massive activations": {"exploding gradients", "rank collapse", "loss spike", "no progress"},
     "exploding gradients": {"non-finite values", "loss spike", "update too large", "no progress"},
     "dead units": {"vanishing gradients", "update too small", "no progress", "loss spike"},
     "vanishing gradients": {"update too small", "no progress"},

@@ -83,6 +83,19 @@ def test_exploding_at_100x_growth_for_two_steps():
     assert symptoms(rows({"grad_norm": grad}))["exploding gradients"].onset_step == 51
 
 
+@pytest.mark.parametrize("calm_from, found", [(40, False), (41, True)])
+def test_a_surge_that_settles_within_ten_steps_is_not_an_explosion(calm_from, found):
+    grad = np.tile([0.5, 0.8, 1.0, 1.2], (60, 1))
+    grad[30:calm_from] *= 150  # a bad shard: 150x from step 30, back to normal from calm_from
+    assert ("exploding gradients" in symptoms(rows({"grad_norm": grad}))) is found
+    grad[30:40] *= 2
+    grad[57:, 2] *= 150  # a second surge near the end: fewer than 3 calm steps after it
+    assert "exploding gradients" in symptoms(rows({"grad_norm": grad}))
+    grad[57:] = np.tile([0.5, 0.8, 1.0, 1.2], (3, 1))
+    grad[35, 0] = math.inf  # it went non-finite on the way: an explosion, whatever came after
+    assert symptoms(rows({"grad_norm": grad}))["exploding gradients"].onset_step == 30
+
+
 @pytest.mark.parametrize("rate, found", [(10.0, True), (9.9, False)])
 def test_exploding_from_the_first_step_compounds_tenfold_per_step(rate, found):
     grad = np.tile([0.5, 0.8, 1.0, 1.2], (10, 1))
@@ -259,6 +272,34 @@ def test_rank_collapse_when_tokens_differ_by_under_five_percent(spread, found):
         assert got["rank collapse"].layers == ("blocks.1", "blocks.2", "blocks.3")
 
 
+def test_rank_collapse_climbed_out_of_or_in_the_final_block_alone_is_not_reported():
+    values = np.full((6, 4), 0.9)
+    values[:3, :] = 0.01  # a near-collapsed start that training undid by the last probe
+    assert "rank collapse" not in probe({"token_spread": values})
+    values[5, :] = 0.01  # ... unless the tokens are collapsed again on the last probe
+    assert probe({"token_spread": values})["rank collapse"].onset_step == 0
+    values[:, :] = 0.9
+    values[2:4, 1:] = 0.01  # set in mid-run (step 20), climbed out of by step 40: still reported
+    assert probe({"token_spread": values})["rank collapse"].onset_step == 20
+    values[:, :] = 0.9
+    values[2:, 3] = 0.01  # the final block alone: a model predicting the label marginal
+    assert "rank collapse" not in probe({"token_spread": values})
+    values[2:, 2] = 0.01
+    values[5, 2] = math.nan  # a last probe that read nothing: the one before it counts
+    f = probe({"token_spread": values})["rank collapse"]
+    assert (f.layers, f.onset_step) == (("blocks.2", "blocks.3"), 20)
+
+
+def test_attention_entropy_collapsed_from_the_first_probe_is_a_collapse():
+    entropy = np.full((6, 4), 2.0)
+    entropy[:, 1] = 0.05  # one-hot from initialisation on (logits in the hundreds)
+    f = probe({"attn_entropy": entropy})["attention-entropy collapse"]
+    assert (f.layers, f.onset_step) == (("blocks.1",), 0)
+    entropy[:, 1] = 0.5
+    entropy[2:, 1] = 0.09  # fell from 0.5 to 0.09: under the floor, not a tenth of the start
+    assert "attention-entropy collapse" not in probe({"attn_entropy": entropy})
+
+
 def test_unused_depth_needs_the_last_three_probes_under_one_percent():
     contrib = np.full((6, 4), 0.3)
     contrib[2:, 3] = 0.005  # idle from probe 2 (step 20) on
@@ -359,6 +400,17 @@ def test_a_probe_read_cause_may_have_begun_before_it_was_seen():
     assert all(f.explained_by is None for f in explain([spike, late]))
     every_step = _finding("attention-logit growth", 60)
     assert all(f.explained_by is None for f in explain([spike, every_step]))
+
+
+def test_massive_activations_at_the_onset_of_a_gradient_surge_are_its_cause():
+    from layerwise.doctor._diagnose import explain
+
+    found = explain([_finding("exploding gradients", 30, "critical"),
+                     _finding("massive activations", 30, "medium"),
+                     _finding("rank collapse", 40, resolution=10)])
+    assert [(f.symptom, f.explained_by) for f in found] == [
+        ("massive activations", None), ("exploding gradients", "massive activations"),
+        ("rank collapse", "massive activations")]
 
 
 def test_at_one_onset_the_cause_is_the_symptom_listed_as_one_whatever_the_severity():

@@ -4,8 +4,9 @@ Source: Zhai et al., "Stabilizing Transformer Training by Preventing Attention E
 (ICML 2023, arXiv 2303.06296): pathologically low attention entropy accompanies unstable
 training and divergence. Reads the ``attn_entropy`` rows (nats, mean over heads and queries) of
 :class:`layerwise.analysis.TransformerProbe`. Threshold (ours): below 0.1 nats (on average about
-98% of each query's attention on one key) and below a tenth of the first probe's value, on 2
-consecutive probes: a mean over all heads this low is not one sharp head doing its job.
+98% of each query's attention on one key) on 2 consecutive probes, having fallen below a tenth
+of the first probe's value or been there from the first probe (a collapsed initialisation): a
+mean over all heads this low is not one sharp head doing its job.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ SOURCE = "Zhai et al. 2023 (2303.06296)"
 def check(s: Signals) -> Finding | None:
     def hit(v: np.ndarray) -> np.ndarray:
         v = np.nan_to_num(v, nan=np.inf)
-        return (v < FLOOR) & (v < DROP * v[:1])
+        return (v < FLOOR) & ((v < DROP * v[:1]) | (v[:1] < FLOOR))
 
     found = sustained(s, "attn_entropy", hit, RUN)
     if found is None:

@@ -9,7 +9,10 @@ initialisation leaves no healthy early level to grow from, but compounds step ov
 When the effective learning rate (update ratio per unit gradient norm) jumped to 10x its median
 over the 10 logged steps before, within 2 logged steps of the onset, the step size set off the
 growth: a learning-rate cut that undoes the jump is prescribed first; otherwise per-layer
-clipping is.
+clipping is. A surge over the early level that stays finite and settles (every layer back under
+100x it from within 10 logged steps of the onset to the end of the run, 3 steps at least) is not
+an explosion: a bad batch or a short burst of large steps threw the gradients up and training
+absorbed it; the loss-spike rule reads that from the loss.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from layerwise.doctor._signals import Signals, first_sustained, layers_where, na
 
 GROWTH, RATE, RUN = 100.0, 10.0, 2
 STEP_JUMP, LEAD, RECENT = 10.0, 2, 10
+SETTLE, CALM = 10, 3  # a surge is over within SETTLE logged steps of its onset, then CALM rows or more
+GROWN = "growth over the early level"
 SOURCE = "AUTOTRAINER (ICSE 2021), growth form"
 
 
@@ -47,18 +52,32 @@ def compounding(values: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0)
 
 
+def settles(ratio: np.ndarray, start: int) -> bool:
+    """Whether the growth ``ratio`` (rows x layers) stays finite from ``start`` on and is under
+    GROWTH in every layer from some row within SETTLE rows after ``start`` to the last row, at least
+    CALM rows."""
+    if np.isposinf(ratio[start:]).any():  # went non-finite (NaN: a layer with no early level)
+        return False
+    below = np.all(np.nan_to_num(ratio, nan=0.0) < GROWTH, axis=1)
+    tail = np.flatnonzero(~below)
+    last_bad = int(tail[-1]) if tail.size else -1
+    return len(ratio) - (last_bad + 1) >= CALM and last_bad < start + SETTLE
+
+
 @rule("exploding", symptom="exploding gradients", needs=("grad_norm", "act_grad_norm"), source=SOURCE)
 def check(s: Signals) -> Finding | None:
     m = s.metrics.get("grad_norm") or s.metrics.get("act_grad_norm")
     if m is None or len(m.steps) < 4:
         return None
     ratio = growth(m.values)
-    found = [(start, hit, name) for hit, name in ((ratio >= GROWTH, "growth over the early level"),
+    found = [(start, hit, name) for hit, name in ((ratio >= GROWTH, GROWN),
                                                  (compounding(m.values) >= RATE, "10x per logged step"))
              if (start := first_sustained(hit, RUN)) is not None]
     if not found:
         return None
     start, hit, criterion = min(found, key=lambda f: f[0])
+    if criterion == GROWN and settles(ratio, start):
+        return None
     layers = layers_where(hit, m.layers, start, RUN)
     finite = np.isfinite(ratio)
     peak = float(np.max(ratio[finite])) if finite.any() else np.inf
