@@ -58,8 +58,7 @@ def _activations(signals: Signals) -> dict[str, int] | None:
     return model.get("activations") if isinstance(model, dict) else None
 
 
-# symptom -> symptoms it brings about (a dead layer passes no gradient to the layers below it);
-# causes upstream of others come first, since this order breaks ties in onset
+# symptom -> symptoms it brings about (a dead layer passes no gradient to the layers below it)
 CONSEQUENCES = {
     "non-finite values": {"exploding gradients", "loss spike", "update too large", "no progress",
                           "dead units", "vanishing gradients", "massive activations"},
@@ -71,14 +70,37 @@ CONSEQUENCES = {
     "vanishing gradients": {"update too small", "no progress"},
     "update too small": {"no progress"},
     "saturation": {"vanishing gradients", "update too small", "no progress"},
-    "update too large": {"loss spike", "no progress"},
+    "update too large": {"loss spike", "no progress", "dead units"},  # steps that throw ReLU inputs negative
     "attention-logit growth": {"attention-entropy collapse", "rank collapse", "loss spike",
                                "no progress", "exploding gradients", "massive activations"},
     "attention-entropy collapse": {"rank collapse", "loss spike", "no progress"},
     "rank collapse": {"no progress", "vanishing gradients"},
     "loss spike": {"no progress"},  # a spike can undo what the run had learned
+    # a block whose output counts for nothing gets no gradient either (its output scales both)
+    "unused depth": {"update too small"},
 }
-CAUSAL_ORDER = {symptom: rank for rank, symptom in enumerate(CONSEQUENCES)}
+
+
+def causal_order(graph: dict[str, set[str]]) -> dict[str, int]:
+    """Rank of each symptom in an order where every cause comes before what it brings about
+    (breaking ties in onset); of two symptoms that list each other, the one listed first in
+    ``graph`` comes first, and among symptoms free to go next, the one listed first."""
+    keys = list(graph)
+    causes: dict[str, set[str]] = {b: set() for b in keys}
+    for i, a in enumerate(keys):
+        for b in graph[a] & causes.keys():
+            if not (a in graph[b] and keys.index(b) < i):  # of a pair citing each other, the first
+                causes[b].add(a)
+    order: list[str] = []
+    while len(order) < len(keys):
+        ready = [k for k in keys if k not in order and causes[k] <= set(order)]
+        if not ready:
+            raise ValueError(f"the causes of {[k for k in keys if k not in order]} form a cycle: break it")
+        order.append(ready[0])
+    return {symptom: rank for rank, symptom in enumerate(order)}
+
+
+CAUSAL_ORDER = causal_order(CONSEQUENCES)
 
 
 # symptoms judged over the whole run (their onset is the run's start): a cause anywhere in the
@@ -92,8 +114,9 @@ def explain(findings: list[Finding]) -> list[Finding]:
 
     A cause must have begun no later than its effect: findings are taken in order of their
     earliest possible onset (a symptom read on rows logged every k steps may have begun up to
-    k - 1 steps before it was seen), at a tie the one listed first in CONSEQUENCES as a cause
-    first; each is explained by the most severe earlier finding that lists it as a consequence.
+    k - 1 steps before it was seen; one read on a step's update, AFTER_THE_STEP, comes after that
+    step's other rows), at a tie the cause first (CAUSAL_ORDER); each is explained by the most
+    severe earlier finding that lists it as a consequence.
     A whole-run symptom (WHOLE_RUN) is explained by any finding that lists it."""
     order = sorted(findings, key=lambda f: (_earliest(f), _causal_rank(f.symptom),
                                             SEVERITIES.index(f.severity)))
@@ -107,8 +130,13 @@ def explain(findings: list[Finding]) -> list[Finding]:
                                          f.onset_step if f.onset_step is not None else 0))
 
 
-def _earliest(f: Finding) -> int:
-    return (f.onset_step or 0) - (f.resolution - 1)
+# read on the update a step makes after its forward and backward passes: what such an update
+# brings about shows from the next step's rows, after anything the same step's rows showed
+AFTER_THE_STEP = {"update too large", "update too small"}
+
+
+def _earliest(f: Finding) -> float:
+    return (f.onset_step or 0) - (f.resolution - 1) + (0.5 if f.symptom in AFTER_THE_STEP else 0.0)
 
 
 def _causal_rank(symptom: str) -> int:

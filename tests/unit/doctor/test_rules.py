@@ -339,12 +339,25 @@ def test_saturation_needs_bounded_outputs_with_rms_at_point_nine(rms, peak, foun
 
 def test_a_phase_of_huge_updates_is_too_large_even_when_it_decays():
     values = healthy(60)
-    values["update_ratio"][5:15, 2] = 0.5  # ten steps at half the weight norm, then normal again
+    values["update_ratio"][5:8, 2] = 0.101  # three steps just over a tenth of the weight norm, then normal
     f = symptoms(rows(values))["update too large"]
     assert (f.layers, f.onset_step) == (("blocks.2",), 5)
-    values["update_ratio"][5:15, 2] = 1e-3
-    values["update_ratio"][5:9, 2] = 0.5  # four such steps in any ten: the window median stays 1e-3
+    values["update_ratio"][4, 2] = 0.0101  # the step before, 10x its usual 1e-3: the phase began there
+    assert symptoms(rows(values))["update too large"].onset_step == 4
+    values["update_ratio"][4, 2] = 0.0099
+    assert symptoms(rows(values))["update too large"].onset_step == 5
+    values["update_ratio"][7, 2] = 0.1  # two such steps: not sustained
+    values["update_ratio"][20:22, 1] = 5.0
     assert "update too large" not in symptoms(rows(values))
+
+
+def test_units_killed_by_huge_steps_are_a_consequence_of_them():
+    values = healthy(60)
+    values["update_ratio"][:4] = [[0.25], [0.18], [0.14], [0.11]]  # Adam at a learning rate far too large
+    values["dead_fraction"][5:, 0] = 0.8
+    found = diagnose(rows(values)).findings
+    assert [(f.symptom, f.explained_by) for f in found] == [("update too large", None),
+                                                            ("dead units", "update too large")]
 
 
 def test_a_stall_is_explained_by_a_cause_listed_after_it():
@@ -413,11 +426,34 @@ def test_massive_activations_at_the_onset_of_a_gradient_surge_are_its_cause():
         ("rank collapse", "massive activations")]
 
 
+def test_an_update_explains_only_what_shows_after_the_step_that_made_it():
+    from layerwise.doctor._diagnose import explain
+
+    same = explain([_finding("loss spike", 71), _finding("update too large", 71, "medium")])
+    assert all(f.explained_by is None for f in same)  # a bad batch: its loss came before its update
+    later = explain([_finding("loss spike", 72), _finding("update too large", 71, "medium")])
+    assert {f.symptom: f.explained_by for f in later}["loss spike"] == "update too large"
+
+
+def test_the_tie_break_order_puts_every_cause_before_what_it_brings_about():
+    from layerwise.doctor._diagnose import CAUSAL_ORDER, CONSEQUENCES, causal_order, explain
+
+    for a, effects in CONSEQUENCES.items():
+        for b in effects & CONSEQUENCES.keys():
+            mutual = a in CONSEQUENCES[b] and list(CONSEQUENCES).index(b) < list(CONSEQUENCES).index(a)
+            assert (CAUSAL_ORDER[a] < CAUSAL_ORDER[b]) is not mutual, (a, b)
+    found = explain([_finding("vanishing gradients", 0), _finding("saturation", 0)])
+    assert [(f.symptom, f.explained_by) for f in found] == [("saturation", None),
+                                                            ("vanishing gradients", "saturation")]
+    with pytest.raises(ValueError, match="cycle"):
+        causal_order({"a": {"b"}, "b": {"c"}, "c": {"a"}})
+
+
 def test_at_one_onset_the_cause_is_the_symptom_listed_as_one_whatever_the_severity():
     from layerwise.doctor._diagnose import explain
 
-    for given in ([_finding("loss spike", 61), _finding("update too large", 61, "medium")],
-                  [_finding("update too large", 61, "medium"), _finding("loss spike", 61)]):
+    for given in ([_finding("loss spike", 61), _finding("massive activations", 61, "medium")],
+                  [_finding("massive activations", 61, "medium"), _finding("loss spike", 61)]):
         found = explain(given)
-        assert [(f.symptom, f.explained_by) for f in found] == [("update too large", None),
-                                                                ("loss spike", "update too large")]
+        assert [(f.symptom, f.explained_by) for f in found] == [("massive activations", None),
+                                                                ("loss spike", "massive activations")]
