@@ -107,11 +107,13 @@ def test_exploding_from_the_first_step_compounds_tenfold_per_step(rate, found):
         assert (f.onset_step, f.layers, f.evidence["criterion"]) == (1, ("blocks.1",), "10x per logged step")
 
 
-def test_vanishing_uses_autotrainers_two_thresholds():
-    grad = np.tile([5e-5, 1e-3, 0.1, 1.0], (10, 1))  # first/last 5e-5 < 1e-3 and first < 1e-4
+def test_vanishing_uses_autotrainers_two_thresholds_ten_times_looser():
+    grad = np.tile([5e-4, 9.9e-3, 0.1, 1.0], (10, 1))  # first/last 5e-4 < 1e-2 and first < 1e-3
     found = symptoms(rows({"grad_norm": grad}))["vanishing gradients"]
-    assert found.layers == ("blocks.0",) and found.onset_step == 0
-    grad[:, 0] = 2e-4  # ratio 2e-4 < 1e-3 but the norm 2e-4 >= 1e-4: not vanishing
+    assert found.layers == ("blocks.0", "blocks.1") and found.onset_step == 0
+    grad[:, 0] = 1e-3  # ratio 1e-3 < 1e-2 but the norm 1e-3 is not below 1e-3: not vanishing
+    assert "vanishing gradients" not in symptoms(rows({"grad_norm": grad}))
+    grad[:, 0], grad[:, 3] = 5e-4, 0.05  # first under 1e-3 but 1e-2 of the last: not vanishing
     assert "vanishing gradients" not in symptoms(rows({"grad_norm": grad}))
 
 
