@@ -25,6 +25,14 @@ held out before any doctor run on them (75 injection recipes in all), each a mec
 had not used (a frozen near-zero layer, a loss scale never undone, a zeroed batch-norm gain, Adam's
 eps at 0 or 10, AdamW's decay mis-set, blank inputs, a softmax temperature, a bypassed block, ...);
 checked on raw rows only, as the comment beside each says.
+``held_out4``: 15 recipes added 2026-12-03 (one per class), declared held out before any doctor run
+on them (90 injection recipes in all), each a mechanism its class had not used, mixed over the MLP,
+CNN, GPT and ViT: SGD's coupled weight decay at 0.5, ``zero_grad`` left out, a sign-flipped weight
+clamp, standardisation without an epsilon, a label-sorted data stretch, one outlier weight, momentum
+0.99, a warmup that never ends, an optimizer on a stale copy of the model, raw pixel values into
+tanh, missing pre-attention norms, a parameter group's learning-rate multiplier on the attention,
+missing residual connections, a block left out of the optimizer, a mis-weighted logit penalty;
+checked on raw rows only (seeds 0-2), as the comment beside each says.
 """
 
 from __future__ import annotations
@@ -105,7 +113,7 @@ RANK = ("norm_placement", "learning_rate")
 DEPTH = ("layernorm_scaling", "norm_placement")
 CONFLICT = ("pcgrad", "samgs", "gcond")
 
-C, H, H2, H3 = Case, "held_out", "held_out2", "held_out3"
+C, H, H2, H3, H4 = Case, "held_out", "held_out2", "held_out3", "held_out4"
 INJECTED: list[Case] = [
     # vanishing gradients
     C("vanish/mlp-sigmoid-deep", R("mlp", inj.Activation("sigmoid"), depth=10, init="xavier"),
@@ -124,6 +132,13 @@ INJECTED: list[Case] = [
     C("vanish/mlp6-frozen-tiny-block4",
       R("mlp", edit(0, "blocks.4.linear", inj.scale("weight", 1e-3), True), depth=6),
       "vanishing gradients", (0, 3), 0, VANISH, H3),
+    # SGD's weight decay at 0.5 (a value meant for a decoupled, per-epoch decay given to SGD's
+    # coupled one: w x 0.975 every step) on an 8-block MLP: grad norms 0.4-0.9 in every block at
+    # step 0, then block 0's 4e-4-6e-4 vs block 7's 0.03-0.06 at step 37 and 2e-14-8e-14 vs 1e-3-3e-3
+    # at the end, each block 10-50x below the next; blocks 0-3 under 1e-3 of block 7 from step 75,
+    # blocks 0-4 from step 112; loss flat at 2.30 (seeds 0-2)
+    C("vanish/mlp8-sgd-weight-decay-0.5", R("mlp", inj.OptimizerSetting("weight_decay", 0.5), depth=8),
+      "vanishing gradients", (0, 4), 0, VANISH, H4),
     # exploding gradients
     C("explode/mlp-lr-jump", R("mlp", inj.LR(60, 40.0)), "exploding gradients", (0, 3), 61, EXPLODE,
       also=("non-finite values",)),
@@ -142,6 +157,11 @@ INJECTED: list[Case] = [
     # the loss NaN at step 4 (seeds 0-2)
     C("explode/vit-sgd-loss-x1e3", R("vit", inj.ScaleLoss(1e3), opt="sgd", lr=0.05), "exploding gradients",
       (0, 2), 0, EXPLODE, H3, also=("non-finite values",)),
+    # optimizer.zero_grad() left out (every step's gradient adds to the earlier ones) on a 6-block MLP:
+    # grad norms 0.5-1.3 at step 0, 7-13 by step 34-48, 17-600 at steps 68-112; NaN at step 95 and 136
+    # (seeds 2, 1), 1e2-1.2e4 at step 149 (seed 0); the loss back up to 2.0-2.8 from step ~70
+    C("explode/mlp6-no-zero-grad", R("mlp", inj.NoZeroGrad(), depth=6), "exploding gradients", (0, 5), 0,
+      EXPLODE, H4, also=("non-finite values",)),
     # dead units
     C("dead/mlp-block2-at-60", R("mlp", edit(60, "blocks.2.linear", inj.fill("bias", -50.0))),
       "dead units", (2, 2), 60, DEAD),
@@ -159,6 +179,12 @@ INJECTED: list[Case] = [
     # ReLU's zero slope at 0 leaves every grad norm exactly 0; loss flat at 2.3 (seeds 0-2)
     C("dead/cnn-bn-gamma-0-block2", R("cnn", edit(0, "blocks.2.bn", inj.fill("weight", 0.0))),
       "dead units", (2, 2), 0, DEAD, H3),
+    # block 2's weights clamped to <= 0 before every step (a non-negativity constraint with its sign
+    # flipped) after ReLU inputs >= 0: dead_fraction 1.0 in blocks 2-3 from step 0 to the end
+    # (blocks 0-1 0.02-0.13), every grad norm exactly 0; loss flat at 2.30 (seeds 0-2)
+    C("dead/mlp-block2-weights-clamped-negative",
+      R("mlp", inj.Constraint("blocks.2.linear", inj.clamp("weight", hi=0.0))),
+      "dead units", (2, 3), 0, DEAD, H4),
     # non-finite values
     C("nonfinite/mlp-nan-batch", R("mlp", inj.Batch(70, inj.nan_inputs, 71)), "non-finite values",
       (0, 0), 70, BAD_BATCH),
@@ -173,6 +199,11 @@ INJECTED: list[Case] = [
     # finite, 0.6-1.0), loss NaN at step 1 and the run stops (seeds 0-2)
     C("nonfinite/mlp-adam-eps-0", R("mlp", inj.OptimizerSetting("eps", 0.0), opt="adam", lr=1e-3),
       "non-finite values", (0, 3), 0, CORRUPT, H3),
+    # every batch standardised per pixel as (x - mean) / std without an epsilon (a CNN): the always
+    # blank corner pixels give 0/0, so the inputs hold NaN; loss and every grad norm NaN at step 0 and
+    # the run stops (seeds 0-2). Every batch is hit: skipping non-finite steps would skip them all
+    C("nonfinite/cnn-standardise-no-eps", R("cnn", inj.Batch(0, inj.standardised_without_eps)),
+      "non-finite values", (0, 0), 0, CORRUPT, H4),
     # loss spike
     C("spike/mlp-lr-burst", R("mlp", inj.LR(80, 20.0, 85)), "loss spike", None, 81, SPIKE),
     C("spike/cnn-one-label-shard", R("cnn", inj.Batch(70, inj.one_label(3), 76)), "loss spike", None, 70,
@@ -185,6 +216,12 @@ INJECTED: list[Case] = [
     # and falling again (1.1-1.9 at the end) (seeds 0-2)
     C("spike/mlp-unnormalised-shard", R("mlp", inj.Batch(70, inj.scale_inputs(10.0), 73)), "loss spike",
       None, 70, SPIKE, H3),
+    # steps 70-75 draw real samples of one class per batch (an unshuffled, label-sorted stretch of
+    # data; inputs and labels match) on a wide CNN (16, 32): loss 0.8-1.1 before, 1.6-1.9 at step 70,
+    # 2.5-3.05 at 71-75, 1.2-1.4 at 77 and 0.7-0.9 by 85-89 (seeds 0-2)
+    C("spike/cnn-wide-class-sorted-stretch",
+      R("cnn", inj.Batch(70, inj.class_sorted(False), 76), channels=(16, 32)),
+      "loss spike", None, 70, SPIKE, H4),
     # massive activations (one channel of one position, carried by the residual stream)
     C("massive/gpt-position0", R("gpt", edit(30, "pos_emb", inj.poke("weight", 1e3, 5))),
       "massive activations", (0, 2), 30, MASSIVE),
@@ -201,6 +238,12 @@ INJECTED: list[Case] = [
     # to 150-700 (seeds 0-2)
     C("massive/gpt-token-embedding", R("gpt", edit(30, "tok_emb", inj.poke("weight", 1e3, 3 * 32 + 5))),
       "massive activations", (0, 2), 30, MASSIVE, H3),
+    # one outlier weight (1e3, a mis-scaled entry) in block 0's attention output projection of a 4-block
+    # ViT at step 20 (into residual channel 5): act_max_median of blocks 0-3 3-17 before, 6e2-3.3e3 at
+    # step 25, 4e3-2.2e4 at the end; loss stuck at 2.3 (seeds 0-2)
+    C("massive/vit4-outlier-weight-block0",
+      R("vit", edit(20, "blocks.0.attn.proj", inj.poke("weight", 1e3, 5 * 32 + 7)), n_layer=4),
+      "massive activations", (0, 3), 20, MASSIVE, H4),
     # update too large / too small (optimizer configuration)
     C("update-large/mlp-adam-lr-0.05", R("mlp", opt="adam", lr=0.05), "update too large", (0, 3), 0, LARGE),
     C("update-large/cnn-adam-lr-0.2", R("cnn", opt="adam", lr=0.2), "update too large", (0, 2), 0, LARGE, H),
@@ -217,6 +260,12 @@ INJECTED: list[Case] = [
       R("gpt", inj.OptimizerSetting("decoupled_weight_decay", True),
         inj.OptimizerSetting("weight_decay", 100.0)),
       "update too large", (0, 2), 0, LARGE, H3),
+    # SGD momentum 0.99 (Adam's beta2 typed as momentum; lr 0.05 acts as 5) on a 6-block MLP:
+    # update_ratio 2e-3-6e-3 at step 0, 0.02-0.07 at steps 29-75 (up to 1.0 at step 112, seed 2),
+    # 0.009-0.02 at step 149 (healthy MLP 2e-3-6e-3); the loss climbs back to 2.5 (seeds 0, 2), NaN at
+    # step 57 (seed 1)
+    C("update-large/mlp6-sgd-momentum-0.99", R("mlp", inj.OptimizerSetting("momentum", 0.99), depth=6),
+      "update too large", (0, 5), 0, LARGE, H4, also=("non-finite values",)),
     C("update-small/mlp-sgd-lr-1e-5", R("mlp", lr=1e-5), "update too small", (0, 3), 0, SMALL,
       also=("no progress",)),
     C("update-small/gpt-adam-lr-1e-6", R("gpt", lr=1e-6), "update too small", (0, 2), 0, SMALL, H,
@@ -231,6 +280,11 @@ INJECTED: list[Case] = [
     # update_ratio 5e-6-1.3e-5 in every block all run (healthy CNN 3e-3-1e-2), loss ~2.3 (seeds 0-2)
     C("update-small/cnn-adam-eps-10", R("cnn", inj.OptimizerSetting("eps", 10.0), opt="adam", lr=1e-3),
       "update too small", (0, 2), 0, SMALL, H3, also=("no progress",)),
+    # a linear warmup over 100000 steps in a 100-step run (a length given in samples, not steps) on a
+    # 2-block ViT: update_ratio 2.7e-7 at step 0 and 0.8e-5-1.1e-5 at the end (healthy ViT 7e-3-3e-2);
+    # loss flat at 2.30-2.32 (seeds 0-2)
+    C("update-small/vit2-endless-warmup", R("vit", inj.Warmup(100_000), n_layer=2), "update too small",
+      (0, 1), 0, SMALL, H4, also=("no progress",)),
     # no progress (data/label faults; a learning rate of 0)
     C("stall/mlp-shuffled-labels", R("mlp", inj.Batch(0, inj.shuffled_labels(10))), "no progress", None, 0,
       NO_SIGNAL),
@@ -243,6 +297,12 @@ INJECTED: list[Case] = [
     # stays 2e-3-3e-2 (a healthy size: the optimizer moves, nothing is learned) (seeds 0-2)
     C("stall/vit-blank-inputs", R("vit", inj.Batch(0, inj.blank_inputs)), "no progress", None, 0, NO_SIGNAL,
       H3),
+    # the optimizer stepping a copy of the CNN's parameters (the model rebuilt after its optimizer):
+    # update_ratio exactly 0 in every block all run (seeds 0-2), grad norms accumulating (never zeroed:
+    # the optimizer zeroes the copy's) 0.25-0.62 -> 21-68 (seed 0); loss 2.28-2.32 at the end
+    # (seeds 0-2). No model-side remedy reaches the model's weights
+    C("stall/cnn-optimizer-on-stale-copy", R("cnn", inj.StaleOptimizer()), "no progress", None, 0, (), H4,
+      also=("update too small",)),
     # saturation
     C("saturation/mlp-tanh-std1", R("mlp", act="tanh", init=1.0), "saturation", (0, 3), 0, SATURATE),
     C("saturation/mlp-sigmoid-std2", R("mlp", inj.Activation("sigmoid"), init=2.0), "saturation", (0, 3), 0,
@@ -260,6 +320,12 @@ INJECTED: list[Case] = [
       R("mlp", *(edit(0, f"blocks.{i}.linear", inj.fill("bias", 3.0)) for i in range(4)), act="tanh",
         init="xavier"),
       "saturation", (0, 3), 0, SATURATE, H3),
+    # raw pixel values 0-16 (the inputs x16, never scaled to [0, 1]) into a Xavier tanh 6-block MLP:
+    # block 0's act_rms 0.95-0.96 and act_max_median 1.0 from step 0 to the end (blocks 1-5 rms 0.3-0.62,
+    # max 1.6-4.9); the loss still falls, 2.3 -> 0.14-0.21 (seeds 0-2)
+    C("saturation/mlp6-tanh-raw-pixels",
+      R("mlp", inj.Batch(0, inj.scale_inputs(16.0)), act="tanh", init="xavier", depth=6),
+      "saturation", (0, 0), 0, SATURATE, H4),
     # attention-logit growth
     C("logits/gpt-lr-10x", R("gpt", lr=3e-2), "attention-logit growth", (0, 2), 0, LOGITS),
     C("logits/vit-lr-jump-30x", R("vit", inj.LR(50, 30.0)), "attention-logit growth", (0, 2), 51, LOGITS, H),
@@ -272,6 +338,12 @@ INJECTED: list[Case] = [
     # collapse) (seeds 0-2)
     C("logits/vit-ln-gain-x10-block2", R("vit", edit(40, "blocks.2.ln1", inj.scale("weight", 10.0))),
       "attention-logit growth", (2, 2), 40, LOGITS, H3),
+    # a Pre-LN GPT without its pre-attention LayerNorms (ln1 the identity) at lr 1e-2: attn_logit_max
+    # of blocks 1-2 6e-5-9e-5 at step 0, 1.2-4.6 at 20, 63-129 at 90 (the same GPT with its norms at
+    # lr 1e-2: 2-6.7); their entropy 1.92 -> 0.25-0.48 by step 90; block 0 (the embeddings' scale)
+    # stays < 0.4 (seeds 0-2)
+    C("logits/gpt-no-attention-norm-lr-1e-2", R("gpt", inj.NoNorm("ln1"), lr=1e-2),
+      "attention-logit growth", (1, 2), 0, LOGITS, H4, also=("attention-entropy collapse",)),
     # attention-entropy collapse
     C("entropy/gpt-qk-scale-block2", R("gpt", edit(30, "blocks.2.attn", inj.qk_scale(30.0))),
       "attention-entropy collapse", (2, 2), 30, LOGITS, also=("attention-logit growth",)),
@@ -292,6 +364,11 @@ INJECTED: list[Case] = [
     C("entropy/gpt4-temperature-block1",
       R("gpt", edit(0, "blocks.1.attn.logits", inj.scale_output(100.0)), n_layer=4),
       "attention-entropy collapse", (1, 1), 0, LOGITS, H3, also=("attention-logit growth",)),
+    # the queries, keys and values (attn.qkv) in a parameter group at 15x the learning rate (4.5e-2, a
+    # per-module multiplier set on the wrong module): attn_entropy 1.92 -> 0.75-1.6 at step 10, 0.05-0.13
+    # in all 3 blocks at step 90 (seeds 0-2); logits 0.06 -> 170-344 at step 90 (seeds 1, 2)
+    C("entropy/gpt-qkv-group-lr-15x", R("gpt", inj.GroupLR("attn.qkv", 15.0)),
+      "attention-entropy collapse", (0, 2), 0, LOGITS, H4, also=("attention-logit growth",)),
     # rank collapse
     C("rank/vit-uniform-attention-block1",
       R("vit", edit(40, "blocks.1.attn", inj.uniform_attention(300.0), True)), "rank collapse", (1, 2), 40,
@@ -315,6 +392,12 @@ INJECTED: list[Case] = [
       R("vit", edit(0, "patch_emb", inj.normal("bias", 3000.0)),
         edit(0, "", inj.normal("cls_token", 3000.0))),
       "rank collapse", (0, 2), 0, RANK, H3),
+    # blocks 1-3 of a 4-block ViT without their residual connections (mlp(ln2(attn(ln1(x))))): the
+    # near-uniform attention averages the tokens; token_spread of blocks 1-3 <= 0.014 at step 0, 0-2e-5
+    # from step 20 and 0-5e-6 from step 50 on (block 0 0.1-0.93); loss flat at 2.3 (seeds 0-2)
+    C("rank/vit4-no-skip-blocks1-3", R("vit", *(edit(0, f"blocks.{i}", inj.no_skip) for i in (1, 2, 3)),
+                                       n_layer=4),
+      "rank collapse", (1, 3), 0, RANK, H4),
     # unused depth
     C("depth/gpt-block2-zeroed", R("gpt", edit(20, "blocks.2.attn.proj", inj.zero_all, True),
                                    edit(20, "blocks.2.mlp.proj", inj.zero_all, True)),
@@ -336,6 +419,13 @@ INJECTED: list[Case] = [
     # on every probe vs block 0's 30-60 and block 1's 0.65-1.2; loss 3.47 -> 3.15-3.18 (seeds 0-2)
     C("depth/gpt-peri-block2-bypassed", R("gpt", edit(0, "blocks.2", inj.bypass), placement="peri"),
       "unused depth", (2, 2), 0, DEPTH, H3),
+    # the last block of a 4-block GPT left out of the optimizer (appended after it was built) with its
+    # output projections zero-initialised (a residual-branch zero init): block_contrib of block 3
+    # exactly 0 and its update_ratio 0 all run, blocks 0-2 0.26-3.6; loss 3.47 -> 2.92-2.98 (seeds 0-2)
+    C("depth/gpt4-last-block-not-optimised",
+      R("gpt", edit(0, "blocks.3.attn.proj", inj.zero_all), edit(0, "blocks.3.mlp.proj", inj.zero_all),
+        inj.LeftOut("blocks.3"), n_layer=4),
+      "unused depth", (3, 3), 0, DEPTH, H4),
     # gradient conflict (two named losses trained on their sum; train() logs their per-layer conflict)
     C("conflict/mlp-shifted-labels", R("mlp", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
     C("conflict/vit-shifted-labels", R("vit", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
@@ -347,6 +437,11 @@ INJECTED: list[Case] = [
     # cos_min -0.23..-0.56 at step 10, -0.55..-0.86 at step 110 in all 3 blocks (seeds 0-2)
     C("conflict/cnn-confidence-penalty", R("cnn", inj.ConfidencePenalty()), "gradient conflict", None, 0,
       CONFLICT, H3),
+    # a logit penalty mean(logits^2) at weight 1 beside the GPT's task (a logit-norm regulariser at
+    # 1e4 times its usual weight): cos_min -0.15..-0.56 at step 10 in 8 of 9 block-seeds (seed 1's
+    # block 0: +0.03), -0.19..-0.56 at step 90 in all 3 blocks (seeds 0-2)
+    C("conflict/gpt-logit-penalty", R("gpt", inj.LogitPenalty(1.0)), "gradient conflict", None, 0,
+      CONFLICT, H4),
 ]
 
 HEALTHY: list[Case] = [

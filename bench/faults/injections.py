@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from faults.models import _digits
 from layerwise.doctor._setup import Setup
 
 
@@ -322,3 +323,148 @@ def blank_inputs(x, y, step):
     """Every input set to 0 (a data pipeline that delivers blank images): the labels keep nothing
     the model can read."""
     return torch.zeros_like(x), y
+
+
+# -- held_out4 helpers ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NoZeroGrad:
+    """The optimizer's ``zero_grad`` made a no-op (the call left out of the loop): every step's
+    gradient adds to all earlier ones, so the step grows with the run (SGD with momentum 1)."""
+
+    def __call__(self, setup: Setup) -> None:
+        setup.optimizer.zero_grad = lambda set_to_none=True: None
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``fn(module)`` on the submodule ``path`` before every step (no grad): a projection such as a
+    weight clamp, applied throughout the run as a constrained optimizer does."""
+
+    path: str
+    fn: Callable[[nn.Module], None]
+
+    def __call__(self, setup: Setup) -> None:
+        def hook(step: int, s: Setup) -> None:
+            with torch.no_grad():
+                self.fn(s.model.get_submodule(self.path))
+
+        _chain(setup, hook)
+
+
+def clamp(name: str, lo: float | None = None, hi: float | None = None) -> Callable[[nn.Module], None]:
+    """Clamp parameter ``name`` of the module into ``[lo, hi]`` in place."""
+    def fn(m: nn.Module) -> None:
+        getattr(m, name).clamp_(min=lo, max=hi)
+    return fn
+
+
+def standardised_without_eps(x, y, step):
+    """Each input feature standardised over the batch as ``(x - mean) / std`` with no epsilon: a
+    feature constant over the batch (a pixel that is always blank) gives 0 / 0 = NaN."""
+    return (x - x.mean(0, keepdim=True)) / x.std(0, keepdim=True), y
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """A linear learning-rate warmup over ``steps`` steps (lr x (step + 1) / steps until then): with
+    ``steps`` far beyond the run (a length given in samples instead of steps) it never ends."""
+
+    steps: int
+
+    def __call__(self, setup: Setup) -> None:
+        base = [g["lr"] for g in setup.optimizer.param_groups]
+
+        def hook(step: int, s: Setup) -> None:
+            for g, lr in zip(s.optimizer.param_groups, base, strict=True):
+                g["lr"] = lr * min(1.0, (step + 1) / self.steps)
+
+        _chain(setup, hook)
+
+
+@dataclass(frozen=True)
+class StaleOptimizer:
+    """The optimizer rebuilt on a copy of the model's parameters (the model re-created after its
+    optimizer was made): the gradients land on the trained model, the steps on the copy."""
+
+    def __call__(self, setup: Setup) -> None:
+        opt = setup.optimizer
+        copies = [p.detach().clone().requires_grad_(True) for p in setup.model.parameters()]
+        setup.optimizer = type(opt)(copies, **opt.defaults)
+
+
+@dataclass(frozen=True)
+class NoNorm:
+    """The norm ``name`` (``ln1``, ``ln2``) of every transformer block replaced by the identity from
+    the start (the pre-norm left out of the block)."""
+
+    name: str
+
+    def __call__(self, setup: Setup) -> None:
+        for block in setup.model.blocks:
+            setattr(block, self.name, nn.Identity())
+
+
+@dataclass(frozen=True)
+class GroupLR:
+    """The parameters whose name contains ``part`` in a group of their own with the learning rate
+    times ``factor`` (a per-module learning-rate multiplier set on the wrong module)."""
+
+    part: str
+    factor: float
+
+    def __call__(self, setup: Setup) -> None:
+        opt, named = setup.optimizer, list(setup.model.named_parameters())
+        lr = opt.defaults["lr"]
+        groups = [{"params": [p for n, p in named if self.part not in n]},
+                  {"params": [p for n, p in named if self.part in n], "lr": lr * self.factor}]
+        setup.optimizer = type(opt)(groups, **opt.defaults)
+
+
+def no_skip(m: nn.Module) -> None:
+    """A pre-norm transformer block computing ``mlp(ln2(attn(ln1(x))))``: both residual connections
+    left out, so nothing carries a token's own representation past the attention's mixing."""
+    def forward(x):
+        return m.mlp(m.ln2(m.attn(m.ln1(x))))
+
+    m.forward = forward
+
+
+@dataclass(frozen=True)
+class LogitPenalty:
+    """A second named loss ``weight * mean(logits^2)`` beside the task (a logit-norm regulariser at
+    a weight far above its usual ~1e-4): it pulls every logit to 0 while the task sharpens them."""
+
+    weight: float
+
+    def __call__(self, setup: Setup) -> None:
+        task, w = setup.loss_fn, self.weight
+
+        def both(out, y):
+            return {"task": task(out, y), "logit_l2": w * out.pow(2).mean()}
+
+        setup.loss_fn = both
+
+
+def class_sorted(flat: bool) -> Callable:
+    """Batches of real training samples of one class each (class ``step % 10``): an unshuffled
+    stretch of data sorted by label, inputs and labels still matching."""
+    def fn(x, y, step):
+        split = _digits(flat)
+        rows = (split.y_train == step % 10).nonzero().flatten()
+        pick = rows[torch.randint(0, len(rows), (len(y),), generator=torch.Generator().manual_seed(step))]
+        return split.x_train[pick].reshape(x.shape), split.y_train[pick]
+    return fn
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """The parameters of the submodule ``path`` left out of the optimizer (the module added after
+    the optimizer was built): they get gradients, but no step ever changes them."""
+
+    path: str
+
+    def __call__(self, setup: Setup) -> None:
+        opt, prefix = setup.optimizer, self.path + "."
+        kept = [p for n, p in setup.model.named_parameters() if not n.startswith(prefix)]
+        setup.optimizer = type(opt)(kept, **opt.defaults)
