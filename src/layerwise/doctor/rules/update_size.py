@@ -69,7 +69,7 @@ def _finding(symptom: str, m, bad: np.ndarray, median: np.ndarray, onset: int) -
     target = HIGH / 10 if symptom == "update too large" else LOW * 10  # a decade inside the bound
     why = f"the flagged layers' median update ratio is {ratio:.2g}; to bring it to {target:g}"
     factor = target / ratio if ratio > 0 else math.inf
-    return Finding(symptom, layers, int(m.steps[onset]),
-                   {"median_update_ratio": {n: float(v) for n, v, b in zip(m.layers, median, bad, strict=True)
-                                            if b}, "range": [LOW, HIGH]},
-                   "medium", "update_size", SOURCE, learning_rate_first(prescriptions(symptom), factor, why))
+    medians = {n: float(f"{v:.4g}") for n, v, b in zip(m.layers, median, bad, strict=True) if b}
+    evidence = {"median_update_ratio": medians, "range": [LOW, HIGH]}
+    ranked = learning_rate_first(prescriptions(symptom), factor, why)
+    return Finding(symptom, layers, int(m.steps[onset]), evidence, "medium", "update_size", SOURCE, ranked)
