@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from faults.models import _digits
 from layerwise.doctor._setup import Setup
@@ -468,3 +469,41 @@ class LeftOut:
         opt, prefix = setup.optimizer, self.path + "."
         kept = [p for n, p in setup.model.named_parameters() if not n.startswith(prefix)]
         setup.optimizer = type(opt)(kept, **opt.defaults)
+
+
+# -- healthy multi-loss configurations --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LabelSmoothingAuxiliary:
+    """A second named loss beside the task: ``weight`` times the cross-entropy with label smoothing
+    ``smoothing`` (Szegedy et al. 2016, arXiv:1512.00567) on the same labels, an objective that agrees
+    with the task's; ``doctor.train`` logs their per-layer conflict."""
+
+    weight: float = 0.3
+    smoothing: float = 0.1
+
+    def __call__(self, setup: Setup) -> None:
+        task, w, eps = setup.loss_fn, self.weight, self.smoothing
+
+        def both(out, y):
+            smooth = F.cross_entropy(out.flatten(0, -2), y.flatten(), label_smoothing=eps)
+            return {"task": task(out, y), "smoothed": w * smooth}
+
+        setup.loss_fn = both
+
+
+@dataclass(frozen=True)
+class MarginAuxiliary:
+    """A second named loss beside the task: ``weight`` times the multi-class hinge loss on the same
+    labels (Crammer and Singer's margin, as ``torch.nn.functional.multi_margin_loss``), an objective
+    that agrees with the task's; ``doctor.train`` logs their per-layer conflict."""
+
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        task, w = setup.loss_fn, self.weight
+
+        def both(out, y):
+            return {"task": task(out, y), "margin": w * F.multi_margin_loss(out.flatten(0, -2), y.flatten())}
+
+        setup.loss_fn = both
