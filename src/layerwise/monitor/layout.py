@@ -21,6 +21,12 @@ KEEP_ZERO = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2
              nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
              nn.Flatten, nn.Identity)
 
+# bounded activations and the range of their outputs (a saturated layer sits at the ends of it)
+BOUNDED = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0), nn.Softsign: (-1.0, 1.0), nn.Hardsigmoid: (0.0, 1.0)}
+KEEP_RANGE = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+              nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.AdaptiveAvgPool1d,
+              nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.Flatten, nn.Identity)
+
 
 @dataclass
 class Layout:
@@ -39,6 +45,7 @@ class Layout:
     param_rows: list[int] = field(default_factory=list)  # layers that own trainable parameters
     matrix_rows: list[int] = field(default_factory=list)  # layers that own weight matrices
     unmonitored: dict[str, str] = field(default_factory=dict)
+    output_range: dict[str, tuple[float, float]] = field(default_factory=dict)  # bounded layers' outputs
     sharded: torch.Tensor | None = None  # (params,) 1.0 where a parameter is split over ranks (FSDP2)
 
 
@@ -69,6 +76,8 @@ def build_layout(model: nn.Module, names: list[str], specs: list[MetricSpec]) ->
         layout.sharded = torch.tensor([float(is_sharded(p)) for p in params], device=device)
     wanted = tuple(n for n in FORWARD if n in {s.name for s in specs})
     for name, module in zip(names, modules, strict=True):
+        if (bounds := output_range(module)) is not None:
+            layout.output_range[name] = bounds
         layout.forward_names.append(_forward_names(layout, name, module, wanted))
         layout.unit_dims.append(1 if any(isinstance(m, _ConvNd) for m in module.modules()) else -1)
         layout.linears.append([m for m in module.modules() if isinstance(m, nn.Linear)])
@@ -104,3 +113,18 @@ def _ends_in_relu(module: nn.Module) -> bool:
     while leaves and isinstance(leaves[-1], KEEP_ZERO):
         leaves.pop()
     return bool(leaves) and isinstance(leaves[-1], RELU_FAMILY)
+
+
+def output_range(module: nn.Module) -> tuple[float, float] | None:
+    """(low, high) of the module's output when its last leaf is a bounded activation (BOUNDED,
+    or ``nn.Hardtanh`` with its own limits), possibly followed by pooling, flattening or the
+    identity, which keep the range (dropout rescales, so not through it); None otherwise."""
+    leaves = [m for m in module.modules() if not any(m.children())]
+    while leaves and isinstance(leaves[-1], KEEP_RANGE):
+        leaves.pop()
+    if not leaves:
+        return None
+    last = leaves[-1]
+    if isinstance(last, nn.Hardtanh):  # nn.ReLU6 is a Hardtanh from 0 to 6
+        return float(last.min_val), float(last.max_val)
+    return BOUNDED.get(type(last))

@@ -193,7 +193,8 @@ class Monitor:
     def _write_monitor_meta(self) -> None:
         self.log_target.update_meta(monitor={"layers": self.layers, "every": self.every,
                                              "metrics": [s.name for s in self.specs],
-                                             "unmonitored": self.unmonitored})
+                                             "unmonitored": self.unmonitored,
+                                             "output_range": self.layout.output_range})
 
     def watch_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
         """Measure update/weight ratios and effective learning rates across ``optimizer.step()``.

@@ -339,6 +339,23 @@ def test_saturation_needs_bounded_outputs_with_rms_at_point_nine(rms, peak, foun
         assert symptoms(rows(values))["saturation"].prescriptions[0].settings == {"scheme": "xavier"}
 
 
+def test_saturation_reads_each_output_range_mapped_onto_plus_minus_one():
+    values = healthy(30)
+    p = 0.95  # a sigmoid with 95% of its outputs at 1 and 5% at 0: mean 0.95, mean square 0.95
+    values["act_mean"], values["act_rms"] = np.full((30, 4), 0.5), np.full((30, 4), 0.6)
+    values["act_mean"][5:, 2], values["act_rms"][5:, 2] = p, np.sqrt(p)
+    values["act_max"] = np.full((30, 4), 1.0)
+    meta = {"monitor": {"output_range": {"blocks.2": [0.0, 1.0], "blocks.3": [0.0, 1.0]}}}
+    f = symptoms(rows(values, meta=meta))["saturation"]
+    assert (f.layers, f.onset_step) == (("blocks.2",), 5)  # mapped: 2h - 1 is +-1 everywhere
+    # a fraction f split evenly between 0 and 1, the rest at 0.5: mean 0.5, mapped mean square f
+    values["act_mean"][5:, 2], values["act_rms"][5:, 2] = 0.5, np.sqrt(0.5 * 0.82 + 0.25 * 0.18)
+    assert "saturation" in symptoms(rows(values, meta=meta))  # f = 0.82: mapped RMS 0.906
+    values["act_rms"][5:, 2] = np.sqrt(0.5 * 0.8 + 0.25 * 0.2)  # f = 0.80: mapped RMS 0.894
+    assert "saturation" not in symptoms(rows(values, meta=meta))
+    assert "saturation" not in symptoms(rows(values))  # no recorded range: read as tanh, RMS 0.67
+
+
 def test_a_phase_of_huge_updates_is_too_large_even_when_it_decays():
     values = healthy(60)
     values["update_ratio"][5:8, 2] = 0.101  # three steps just over a tenth of the weight norm, then normal

@@ -349,3 +349,18 @@ def test_a_pooled_relu_block_reports_the_dead_fraction_of_its_relu():
     relu_out = model.blocks[1].act(model.blocks[1].bn(model.blocks[1].conv(model.blocks[0](x))))
     assert got["blocks.1"] == pytest.approx(A.dead_fraction(relu_out, 1).item()) == pytest.approx(2 / 6)
     assert "blocks.0" in got and "head" not in got  # a Linear head is not ReLU-family
+
+
+def test_layers_ending_in_a_bounded_activation_record_its_range_in_meta(tmp_path):
+    from layerwise.monitor.runlog import RunLog
+
+    model = nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.Sigmoid()),
+                          nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Flatten()),
+                          nn.Sequential(nn.Linear(4, 4), nn.Hardtanh(-2.0, 3.0)),
+                          nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Dropout(0.5)),
+                          nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
+    with Monitor(model, layers=["0", "1", "2", "3", "4"], log=tmp_path / "run") as mon, mon.step(0):
+        model(torch.randn(2, 4)).sum().backward()
+    ranges = RunLog.read_meta(tmp_path / "run")["monitor"]["output_range"]
+    # dropout rescales its input in training, so its layer's range is unknown; ReLU is unbounded
+    assert ranges == {"0": [0.0, 1.0], "1": [-1.0, 1.0], "2": [-2.0, 3.0]}

@@ -3,12 +3,15 @@
 Source: DeepDiagnosis (Wardat et al., ICSE 2022) and the SageMaker Debugger rules flag
 tanh/sigmoid layers whose inputs sit beyond +-5 (more than half the units), where the
 activation's slope is below 1e-4 and gradients stop. The Monitor records each layer's output,
-not its pre-activation, so the rule reads the output: a layer whose outputs are bounded by 1
-(``act_max`` <= 1) and whose RMS is at least 0.9 on 3 consecutive logged steps. With |h| <= 1
-and RMS >= 0.9, at least 47% of the entries have |h| >= 0.8 (Chebyshev-style bound:
-P(h^2 >= 0.64) >= (0.81 - 0.64) / (1 - 0.64)). Not seen: a sigmoid pinned at 0 (its small RMS
-looks like a quiet layer). Saturated from the first logged step points at the initial scale:
-Glorot init (Glorot & Bengio, 2010) comes first there.
+not its pre-activation, so the rule reads the output, mapped from its range [lo, hi] (the Monitor
+writes it to ``meta.json`` for layers ending in a bounded activation) onto [-1, 1]: a layer whose
+mapped output has an RMS of at least 0.9 on 3 consecutive logged steps. With |h| <= 1 and
+RMS >= 0.9, at least 47% of the entries lie in the outer tenth of the range at either end
+(Chebyshev-style bound: P(h^2 >= 0.64) >= (0.81 - 0.64) / (1 - 0.64)); the mapped mean square
+comes from the raw mean and RMS, E[h'^2] = (4 E[h^2] - 4 (lo + hi) E[h] + (lo + hi)^2) / (hi - lo)^2,
+so a sigmoid pinned at 0 and 1 is seen as a tanh at -1 and +1 is. Without recorded ranges (an
+older run), the layers bounded by 1 (``act_max`` <= 1) are read as tanh-like. Saturated from the
+first logged step points at the initial scale: Glorot init (Glorot & Bengio, 2010) comes first.
 """
 
 from __future__ import annotations
@@ -26,15 +29,36 @@ SOURCE = "DeepDiagnosis (ICSE 2022); SageMaker Debugger saturated-activation rul
 
 @rule("saturation", symptom="saturation", needs=("act_rms",), source=SOURCE)
 def check(s: Signals) -> Finding | None:
-    rms, peak = s.metrics.get("act_rms"), s.metrics.get("act_max")
-    if rms is None or peak is None or rms.layers != peak.layers or len(rms.steps) != len(peak.steps):
+    rms = s.metrics.get("act_rms")
+    mapped = _mapped_rms(s) if rms is not None else None
+    if mapped is None:
         return None
-    hit = (np.nan_to_num(peak.values, nan=np.inf) <= BOUND) & (np.nan_to_num(rms.values, nan=0.0) >= RMS)
+    hit = np.nan_to_num(mapped, nan=0.0) >= RMS
     start = first_sustained(hit, RUN)
     if start is None:
         return None
     return Finding("saturation", layers_where(hit, rms.layers, start, RUN), int(rms.steps[start]),
-                   {"rms_at_onset": float(np.nanmax(np.where(hit[start], rms.values[start], np.nan))),
-                    "max_abs_bound": 1.0, "threshold": RMS},
+                   {"rms_at_onset": float(np.nanmax(np.where(hit[start], mapped[start], np.nan))),
+                    "range": "each layer's output range mapped to [-1, 1]", "threshold": RMS},
                    "high", "saturation", SOURCE, prescriptions("saturation", from_start=start == 0))
 
+
+def _mapped_rms(s: Signals) -> np.ndarray | None:
+    """The RMS of each layer's output mapped onto [-1, 1] (steps x layers of ``act_rms``): from the
+    recorded range and ``act_mean`` where the Monitor wrote one, else the plain RMS of a layer
+    bounded by 1, else NaN; None when neither can be read."""
+    rms, mean, peak = (s.metrics.get(n) for n in ("act_rms", "act_mean", "act_max"))
+    out = np.full_like(rms.values, np.nan)
+    if _aligned(peak, rms):
+        out = np.where(np.nan_to_num(peak.values, nan=np.inf) <= BOUND, rms.values, np.nan)
+    ranges = s.meta.get("monitor", {}).get("output_range") or {}
+    known = [j for j, n in enumerate(rms.layers) if n in ranges]
+    if known and _aligned(mean, rms):
+        lo, hi = (np.array([ranges[rms.layers[j]][k] for j in known], dtype=float) for k in (0, 1))
+        square = (4 * rms.values[:, known] ** 2 - 4 * (lo + hi) * mean.values[:, known] + (lo + hi) ** 2)
+        out[:, known] = np.sqrt(np.clip(square / (hi - lo) ** 2, 0.0, None))
+    return None if np.isnan(out).all() else out
+
+
+def _aligned(m, rms) -> bool:
+    return m is not None and m.layers == rms.layers and len(m.steps) == len(rms.steps)
