@@ -121,7 +121,7 @@ def _conflict(mon, setup: Setup, x: Tensor, y: Tensor, step: int) -> None:
     that the Monitor does not record (from the first probe step after step 0 on)."""
     with mon.paused():
         losses = setup.loss_fn(setup.model(x), y)
-        log_conflict(mon, setup.model, losses, step)
+        log_conflict(mon, setup.model, losses, step, setup.aggregator)
     setup.model.zero_grad(set_to_none=True)
 
 

@@ -18,7 +18,8 @@ TIER_OF = {"act_rms": "economy", "act_mean": "economy", "act_max": "economy",
            "weight_norm": "economy", "update_ratio": "economy (needs optimizer=)",
            "act_grad_norm": "economy", "bias_shift": "business", "eff_lr": "business",
            "grad_noise": "business", "grad_snr": "business", "loss": "mon.log(loss=loss)",
-           "cos_min": "multiloss.conflict_rows", "attn_entropy": PROBE, "attn_logit_max": PROBE,
+           "cos_min": "multiloss.conflict_rows", "cos_update_min": "doctor.train with an aggregator",
+           "attn_entropy": PROBE, "attn_logit_max": PROBE,
            "token_spread": PROBE, "block_contrib": PROBE}
 
 

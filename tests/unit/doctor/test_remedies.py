@@ -163,3 +163,35 @@ def test_pcgrad_combines_the_per_loss_gradients_of_a_multi_loss_recipe(tmp_path)
     out = ref(x)
     summed = start - 0.1 * per_loss_grads([F.cross_entropy(out, y), F.cross_entropy(out, 1 - y)], ref).sum(0)
     assert not torch.allclose(expected, summed, atol=1e-4)  # the projection changed the step
+
+
+def test_with_an_aggregator_the_run_logs_each_losss_cosine_with_the_applied_update(tmp_path):
+    from torch.nn import functional as F
+
+    from layerwise.doctor import load, train
+    from layerwise.multiloss import PCGrad, per_loss_grads
+
+    torch.manual_seed(0)
+    model = MLP(in_dim=4, out_dim=2, depth=2, width=8)
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+
+    def losses(out, t):
+        return {"a": F.cross_entropy(out, t), "b": 0.5 * F.cross_entropy(out, 1 - t)}
+
+    setup = Setup(model, torch.optim.SGD(model.parameters(), lr=0.0), lambda _: (x, y), losses, 11, (x, y),
+                  probe_every=10)
+    apply(P("pcgrad", {}, ""), setup)
+    train(setup, tmp_path / "run")  # lr 0: the weights at step 10 are the initial ones
+    rows = load(tmp_path / "run").metrics["cos_update_min"]
+    out = model(x)  # by hand: per-loss gradients over every parameter, PCGrad, cosines per block
+    grads = per_loss_grads(list(losses(out, y).values()), model)
+    update = PCGrad()(grads)
+    sizes = [(name, p.numel()) for name, p in model.named_parameters()]
+    starts = torch.tensor([0] + [n for _, n in sizes]).cumsum(0).tolist()
+    for i in range(2):
+        cols = torch.cat([torch.arange(a, a + n) for (name, n), a in zip(sizes, starts, strict=False)
+                          if name.startswith(f"blocks.{i}.")])
+        g, u = grads[:, cols], update[cols]
+        expected = float((g @ u / (g.norm(dim=1) * u.norm())).min())
+        assert rows.values[-1, rows.layers.index(f"blocks.{i}")] == pytest.approx(expected, abs=1e-5)
+    assert rows.steps.tolist() == [10]

@@ -225,6 +225,17 @@ def test_gradient_conflict_needs_five_negative_steps_and_a_negative_median(media
         assert f.prescriptions[0].component == "pcgrad"
 
 
+def test_after_an_aggregator_the_conflict_left_in_the_update_is_read():
+    steps = 40
+    cos, update = np.full((steps, 4), 0.3), np.full((steps, 4), 0.2)
+    cos[:, 2] = -0.6  # the losses still disagree in blocks.2 ...
+    found = symptoms(rows(healthy(steps) | {"cos_min": cos, "cos_update_min": update}))
+    assert "gradient conflict" not in found  # ... but the applied update goes against neither
+    update[:, 1] = -0.2  # the update goes against one loss in blocks.1
+    f = symptoms(rows(healthy(steps) | {"cos_min": cos, "cos_update_min": update}))["gradient conflict"]
+    assert f.layers == ("blocks.1",) and f.evidence["metric"] == "cos_update_min"
+
+
 def probe(values: dict[str, np.ndarray]):
     """Signals with transformer-probe rows every 10 steps next to a healthy economy tier."""
     steps = 10 * len(next(iter(values.values())))

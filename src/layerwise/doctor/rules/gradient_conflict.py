@@ -5,6 +5,10 @@ two task gradients conflict when their cosine is negative. Reads the per-layer `
 that :func:`layerwise.multiloss.conflict_rows` writes (the most negative pairwise cosine); a
 layer is in conflict when its cosine stays below 0 on 5 consecutive logged steps and its median
 over the run is below -0.05 (a layer whose losses merely disagree now and then is not flagged).
+A run that combined its losses with an aggregator (PCGrad, SAM-GS) logged ``cos_update_min``
+too, the cosine between each loss's gradient and the update the aggregator applied: there the
+conflict that matters is the one left in the update (the losses still disagree; the question is
+whether the step still goes against one of them), so the same thresholds are read on that row.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ SOURCE = "PCGrad (Yu et al. 2020, arXiv 2001.06782)"
 
 @rule("gradient_conflict", symptom="gradient conflict", needs=("cos_min",), source=SOURCE)
 def check(s: Signals) -> Finding | None:
-    m = s.metrics.get("cos_min")
+    metric = "cos_update_min" if "cos_update_min" in s.metrics else "cos_min"
+    m = s.metrics.get(metric)
     if m is None or len(m.steps) < RUN:
         return None
     median = nan_reduce(np.nanmedian, m.values, axis=0)
@@ -33,5 +38,5 @@ def check(s: Signals) -> Finding | None:
     layers = tuple(layer for j, layer in enumerate(m.layers) if first_sustained(hit[:, j], RUN) is not None)
     medians = {layer: round(float(median[m.layers.index(layer)]), 4) for layer in layers}
     return Finding("gradient conflict", layers, int(m.steps[start]),
-                   {"median_cos_min": medians, "threshold": MEDIAN},
+                   {"metric": metric, "median_cos": medians, "threshold": MEDIAN},
                    "medium", "gradient_conflict", SOURCE, prescriptions("gradient conflict"))
