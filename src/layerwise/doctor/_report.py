@@ -27,7 +27,9 @@ EVIDENCE = {
     "attention-entropy collapse": ("attn_entropy", False, "threshold"),
     "rank collapse": ("token_spread", False, "threshold"),
     "unused depth": ("block_contrib", True, "threshold"),
+    "gradient conflict": ("cos_min", False, "threshold"),
 }
+MAPPED = "act_rms mapped to [-1, 1]"  # what the saturation rule reads (rules.saturation.mapped_rms)
 
 
 def diagnosis_section(diagnosis: Diagnosis, signals: Signals):
@@ -81,6 +83,10 @@ def evidence_figure(finding: Finding, signals: Signals) -> Figure | None:
     from layerwise.report.render import add_axes, new_figure, plot_text
 
     metric, log, key = EVIDENCE.get(finding.symptom, (None, False, None))
+    named = finding.evidence.get("metric")  # the row the rule read, where it names one
+    metric = named if isinstance(named, str) and signals.has(named) else metric
+    if finding.symptom == "saturation":
+        signals, metric = _with_mapped_rms(signals), MAPPED
     if metric is None or not signals.has(metric):
         return None
     fig = new_figure(6.4, 2.4)
@@ -99,6 +105,20 @@ def evidence_figure(finding: Finding, signals: Signals) -> Figure | None:
     ax.set_title(plot_text(f"{finding.symptom}: {metric}", 60))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6, frameon=False)
     return fig
+
+
+def _with_mapped_rms(signals: Signals) -> Signals:
+    """``signals`` with the saturation rule's mapped RMS as one more metric (when it can be read)."""
+    from dataclasses import replace
+
+    from layerwise.doctor._signals import Layered
+    from layerwise.doctor.rules.saturation import mapped_rms
+
+    rms = signals.metrics.get("act_rms")
+    mapped = mapped_rms(signals) if rms is not None else None
+    if mapped is None:
+        return signals
+    return replace(signals, metrics={**signals.metrics, MAPPED: Layered(rms.steps, rms.layers, mapped)})
 
 
 def _lines(finding: Finding, signals: Signals, metric: str):

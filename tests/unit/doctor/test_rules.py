@@ -367,6 +367,26 @@ def test_saturation_reads_each_output_range_mapped_onto_plus_minus_one():
     assert "saturation" not in symptoms(rows(values))  # no recorded range: read as tanh, RMS 0.67
 
 
+def test_the_evidence_plot_shows_the_row_the_rule_read():
+    from layerwise.doctor import evidence_figure
+
+    values = healthy(30)
+    values["act_mean"], values["act_rms"] = np.full((30, 4), 0.5), np.full((30, 4), 0.6)
+    values["act_mean"][5:, 2], values["act_rms"][5:, 2] = 0.95, np.sqrt(0.95)  # a pinned sigmoid
+    values["act_max"] = np.full((30, 4), 1.0)
+    signals = rows(values, meta={"monitor": {"output_range": {"blocks.2": [0.0, 1.0]}}})
+    f = next(f for f in diagnose(signals).findings if f.symptom == "saturation")
+    ax = evidence_figure(f, signals).get_axes()[0]
+    assert ax.get_ylabel() == "act_rms mapped to [-1, 1]"
+    line = next(line for line in ax.get_lines() if line.get_label() == "blocks.2")
+    assert line.get_ydata()[-1] == pytest.approx(1.0)  # 2h - 1 is +-1: not the raw RMS 0.97
+    cos, update = np.full((40, 4), 0.3), np.full((40, 4), 0.3)
+    update[:, 1] = -0.2
+    signals = rows(healthy(40) | {"cos_min": cos, "cos_update_min": update})
+    f = next(f for f in diagnose(signals).findings if f.symptom == "gradient conflict")
+    assert evidence_figure(f, signals).get_axes()[0].get_ylabel() == "cos_update_min"
+
+
 def test_a_phase_of_huge_updates_is_too_large_even_when_it_decays():
     values = healthy(60)
     values["update_ratio"][5:8, 2] = 0.101  # three steps just over a tenth of the weight norm, then normal

@@ -30,7 +30,7 @@ SOURCE = "DeepDiagnosis (ICSE 2022); SageMaker Debugger saturated-activation rul
 @rule("saturation", symptom="saturation", needs=("act_rms",), source=SOURCE)
 def check(s: Signals) -> Finding | None:
     rms = s.metrics.get("act_rms")
-    mapped = _mapped_rms(s) if rms is not None else None
+    mapped = mapped_rms(s) if rms is not None else None
     if mapped is None:
         return None
     hit = np.nan_to_num(mapped, nan=0.0) >= RMS
@@ -43,7 +43,7 @@ def check(s: Signals) -> Finding | None:
                    "high", "saturation", SOURCE, prescriptions("saturation", from_start=start == 0))
 
 
-def _mapped_rms(s: Signals) -> np.ndarray | None:
+def mapped_rms(s: Signals) -> np.ndarray | None:
     """The RMS of each layer's output mapped onto [-1, 1] (steps x layers of ``act_rms``): from the
     recorded range and ``act_mean`` where the Monitor wrote one, else the plain RMS of a layer
     bounded by 1, else NaN; None when neither can be read."""
