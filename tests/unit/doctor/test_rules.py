@@ -365,6 +365,10 @@ def test_saturation_reads_each_output_range_mapped_onto_plus_minus_one():
     values["act_rms"][5:, 2] = np.sqrt(0.5 * 0.8 + 0.25 * 0.2)  # f = 0.80: mapped RMS 0.894
     assert "saturation" not in symptoms(rows(values, meta=meta))
     assert "saturation" not in symptoms(rows(values))  # no recorded range: read as tanh, RMS 0.67
+    values["act_rms"][5:, 2] = np.sqrt(0.5 * 0.82 + 0.25 * 0.18)
+    for broken in ([1.0, 0.0], [0.0], "0..1", [0.0, float("inf")]):  # a hand-edited meta.json
+        meta["monitor"]["output_range"]["blocks.2"] = broken
+        assert "saturation" not in symptoms(rows(values, meta=meta))  # ignored, read as tanh-like
 
 
 def test_the_evidence_plot_shows_the_row_the_rule_read():

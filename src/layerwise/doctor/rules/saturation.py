@@ -52,12 +52,18 @@ def mapped_rms(s: Signals) -> np.ndarray | None:
     if _aligned(peak, rms):
         out = np.where(np.nan_to_num(peak.values, nan=np.inf) <= BOUND, rms.values, np.nan)
     ranges = s.meta.get("monitor", {}).get("output_range") or {}
-    known = [j for j, n in enumerate(rms.layers) if n in ranges]
+    known = [j for j, n in enumerate(rms.layers) if _is_range(ranges.get(n))]
     if known and _aligned(mean, rms):
         lo, hi = (np.array([ranges[rms.layers[j]][k] for j in known], dtype=float) for k in (0, 1))
         square = (4 * rms.values[:, known] ** 2 - 4 * (lo + hi) * mean.values[:, known] + (lo + hi) ** 2)
         out[:, known] = np.sqrt(np.clip(square / (hi - lo) ** 2, 0.0, None))
     return None if np.isnan(out).all() else out
+
+
+def _is_range(bounds) -> bool:
+    """A (low, high) pair of finite numbers with low < high (a hand-edited meta.json may hold less)."""
+    return (isinstance(bounds, list | tuple) and len(bounds) == 2
+            and all(isinstance(b, int | float) and np.isfinite(b) for b in bounds) and bounds[0] < bounds[1])
 
 
 def _aligned(m, rms) -> bool:
