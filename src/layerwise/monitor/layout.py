@@ -15,17 +15,15 @@ from layerwise.metrics.gradients import membership
 from layerwise.monitor.distributed import is_sharded, local
 
 RELU_FAMILY = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.RReLU, nn.PReLU)
-# after a ReLU, these output zero wherever a whole unit (channel) is zero
-KEEP_ZERO = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
-             nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.AdaptiveAvgPool1d,
-             nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
-             nn.Flatten, nn.Identity)
-
-# bounded activations and the range of their outputs (a saturated layer sits at the ends of it)
-BOUNDED = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0), nn.Softsign: (-1.0, 1.0), nn.Hardsigmoid: (0.0, 1.0)}
+# after an activation, these keep its output's range (pooling averages or picks within it)
 KEEP_RANGE = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
               nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.AdaptiveAvgPool1d,
               nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.Flatten, nn.Identity)
+# after a ReLU, these output zero wherever a whole unit (channel) is zero (dropout rescales the
+# rest, so it keeps zeros but not the range)
+KEEP_ZERO = (*KEEP_RANGE, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+# bounded activations and the range of their outputs (a saturated layer sits at the ends of it)
+BOUNDED = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0), nn.Softsign: (-1.0, 1.0), nn.Hardsigmoid: (0.0, 1.0)}
 
 
 @dataclass
@@ -109,22 +107,23 @@ def _ends_in_relu(module: nn.Module) -> bool:
     """The module's last leaf (registration order) is ReLU-family, or one followed only by
     pooling, dropout, flattening or the identity: those keep a unit that never fires at zero, so
     its dead fraction reads the same through them (a conv-BN-ReLU-pool block)."""
-    leaves = [m for m in module.modules() if not any(m.children())]
-    while leaves and isinstance(leaves[-1], KEEP_ZERO):
-        leaves.pop()
-    return bool(leaves) and isinstance(leaves[-1], RELU_FAMILY)
+    return isinstance(_last_leaf(module, KEEP_ZERO), RELU_FAMILY)
 
 
 def output_range(module: nn.Module) -> tuple[float, float] | None:
     """(low, high) of the module's output when its last leaf is a bounded activation (BOUNDED,
     or ``nn.Hardtanh`` with its own limits), possibly followed by pooling, flattening or the
     identity, which keep the range (dropout rescales, so not through it); None otherwise."""
-    leaves = [m for m in module.modules() if not any(m.children())]
-    while leaves and isinstance(leaves[-1], KEEP_RANGE):
-        leaves.pop()
-    if not leaves:
-        return None
-    last = leaves[-1]
+    last = _last_leaf(module, KEEP_RANGE)
     if isinstance(last, nn.Hardtanh):  # nn.ReLU6 is a Hardtanh from 0 to 6
         return float(last.min_val), float(last.max_val)
     return BOUNDED.get(type(last))
+
+
+def _last_leaf(module: nn.Module, passthrough: tuple[type, ...]) -> nn.Module | None:
+    """The module's last leaf (registration order) that is not one of ``passthrough``; None when
+    there is none."""
+    leaves = [m for m in module.modules() if not any(m.children())]
+    while leaves and isinstance(leaves[-1], passthrough):
+        leaves.pop()
+    return leaves[-1] if leaves else None
