@@ -28,17 +28,17 @@ def log_conflict(mon, model: nn.Module, losses: Mapping[str, Tensor], step: int,
     """Rows of the losses' per-layer gradient conflict at ``step`` into ``mon``'s log (with
     ``aggregator``, also each layer's ``cos_update_min``)."""
     trained = {n: [p for p in get_module(model, n).parameters() if p.requires_grad] for n in mon.layers}
-    names = [n for n, group in trained.items() if group]
-    everything = [p for p in model.parameters() if p.requires_grad]
-    grads = per_loss_grads(list(losses.values()), everything)  # (K, P) over the whole model
-    columns = _columns(everything)
-    cols = {n: torch.cat([columns[id(p)] for p in trained[n]]) for n in names}
-    by_layer = {n: grads[:, cols[n]] for n in names}
+    layers = {n: group for n, group in trained.items() if group}
+    # training aggregates over every trainable parameter: the direction is only its own over them all
+    params = ([p for p in model.parameters() if p.requires_grad] if aggregator is not None
+              else list(dict.fromkeys(p for group in layers.values() for p in group)))
+    grads = per_loss_grads(list(losses.values()), params)  # (K, P)
+    by_layer = _by_layer(grads, params, layers)
     rows = conflict_rows(by_layer, task_names=list(losses))
     if aggregator is not None:
-        update = aggregator(grads)
-        cosines = update_cosines(by_layer, {n: update[cols[n]] for n in names})
-        rows += [(n, "cos_update_min", v) for n, v in zip(names, cosines, strict=True)]
+        update = _by_layer(aggregator(grads)[None], params, layers)
+        cosines = update_cosines(by_layer, {n: u[0] for n, u in update.items()})
+        rows += [(n, "cos_update_min", v) for n, v in zip(layers, cosines, strict=True)]
     mon.log_target.log_many(step, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
 
@@ -55,13 +55,10 @@ def update_cosines(grads: Mapping[str, Tensor], update: Mapping[str, Tensor]) ->
     return out
 
 
-def _columns(params: list[Tensor]) -> dict[int, Tensor]:
-    """Column indices of each parameter in the flattened (K, P) gradient of ``params``."""
-    out, start = {}, 0
-    for p in params:
-        out[id(p)] = torch.arange(start, start + p.numel())
-        start += p.numel()
-    return out
+def _by_layer(flat: Tensor, params: list[Tensor], layers: dict[str, list[Tensor]]) -> dict[str, Tensor]:
+    """The columns of ``flat`` (K, P over ``params``) that belong to each layer's parameters."""
+    per_param = dict(zip(map(id, params), torch.split(flat, [p.numel() for p in params], dim=1), strict=True))
+    return {n: torch.cat([per_param[id(p)] for p in group], dim=1) for n, group in layers.items()}
 
 
 def total(value: Tensor | Mapping[str, Tensor]) -> Tensor:
