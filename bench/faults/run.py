@@ -36,6 +36,7 @@ SPLITS = ("all", "held_out", "held_out2", "held_out3", "held_out4")  # then each
 
 def _as_dict(f) -> dict:
     return {"symptom": f.symptom, "layers": list(f.layers), "onset_step": f.onset_step,
+            "detected_step": f.evidence.get("detected_step", f.onset_step),
             "explained_by": f.explained_by, "prescriptions": [p.component for p in f.prescriptions]}
 
 

@@ -13,7 +13,10 @@ Definitions (per injected run unless said):
   block of the band (block ``i`` of ``blocks.i``);
 - delay: onset of the finding that names the true symptom minus the true onset, in steps (every
   step is logged; the transformer probe logs every 10); ``within 1`` for non-finite and
-  exploding cases, the issue's target;
+  exploding cases, the issue's target. The doctor reads a finished log, so its onset can lie
+  before the step its criterion first held (an explosion with no healthy phase dates from the
+  first step); ``detected within 1`` reads that step instead (``detected_step``, the onset where
+  the finding does not say), the latency an online check would have;
 - macro-F1: each run's label is its top finding (``healthy`` when none); F1 per injected symptom
   class, averaged; healthy runs count as negatives, so a false alarm costs the class it names;
 - remedy ok: the top finding's first prescription is one of the case's accepted remedies.
@@ -77,15 +80,15 @@ def score(rows: list[dict], cases: dict, method: str) -> dict:
     """Every metric of ``method`` over ``rows`` (``cases``: name -> Case)."""
     inj = [(cases[r["case"]], r["findings"][method]) for r in rows if not cases[r["case"]].healthy]
     ok = [(cases[r["case"]], r["findings"][method]) for r in rows if cases[r["case"]].healthy]
-    delays, fast = [], []
+    delays, fast, latency = [], [], []
     for case, fs in inj:
         hit = next((f for f in fs if case.accepts(f["symptom"]) and f["onset_step"] is not None), None)
         if hit is not None:
             delays.append(hit["onset_step"] - case.onset)
-            if case.symptom in FAST:
-                fast.append(abs(hit["onset_step"] - case.onset) <= 1)
-        elif case.symptom in FAST:
-            fast.append(False)
+        if case.symptom in FAST:
+            fast.append(hit is not None and abs(hit["onset_step"] - case.onset) <= 1)
+            detected = None if hit is None else hit.get("detected_step", hit["onset_step"])
+            latency.append(detected is not None and abs(detected - case.onset) <= 1)
     pairs = [(c.symptom if not c.healthy else HEALTHY, label(c, fs)) for c, fs in inj + ok]
     classes = sorted({c.symptom for c, _ in inj})
     remedy = [bool(top(fs) and top(fs).get("prescriptions") and top(fs)["prescriptions"][0] in c.remedies)
@@ -100,6 +103,7 @@ def score(rows: list[dict], cases: dict, method: str) -> dict:
         "delay_median": statistics.median(delays) if delays else None,
         "delay_mean": statistics.fmean(delays) if delays else None,
         "fast_within_1": _rate(fast),
+        "fast_detected_within_1": _rate(latency),
         "macro_f1": macro_f1(pairs, classes),
         "remedy_ok": _rate(remedy) if method == "doctor" else None,
         "per_class": {c: _class_rates([(k, fs) for k, fs in inj if k.symptom == c]) for c in classes},

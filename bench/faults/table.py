@@ -4,7 +4,8 @@ from __future__ import annotations
 
 COLUMNS = (("detected", "detected"), ("recall", "recall"), ("false_alarm", "false alarms"),
            ("top1", "top-1"), ("localisation", "localisation"), ("delay_median", "delay (median)"),
-           ("fast_within_1", "NaN/explode <= 1 step"), ("macro_f1", "macro-F1"),
+           ("fast_within_1", "NaN/explode <= 1 step"),
+           ("fast_detected_within_1", "NaN/explode detected <= 1 step"), ("macro_f1", "macro-F1"),
            ("remedy_ok", "remedy accepted"))
 TARGETS = {"recall": ">= 0.95", "false_alarm": "<= 0.05", "top1": ">= 0.85", "localisation": ">= 0.80",
            "fast_within_1": "1.00", "macro_f1": "+0.20 over best baseline"}
@@ -25,7 +26,7 @@ def _rows(result: dict) -> list[list[str]]:
             fix, harm = _fmt(rates.get("confirmed_fix")), _fmt(rates.get("harm"))
             fixable = _fmt(rates.get("confirmed_fix_fixable"))
             out.append([split, method, f"{s['runs_injected']}/{s['runs_healthy']}",
-                        *(_fmt(s[k]) for k, _ in COLUMNS), fix, harm, fixable])
+                        *(_fmt(s.get(k)) for k, _ in COLUMNS), fix, harm, fixable])
     return out
 
 

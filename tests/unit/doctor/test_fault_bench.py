@@ -40,6 +40,15 @@ def test_scorer_gives_the_hand_computed_numbers():
                               "non-finite values -> dead units": 1}
 
 
+def test_detection_latency_reads_the_detected_step_and_the_onset_where_none_is_given():
+    nan = cases.Case("b", cases.R("mlp"), "exploding gradients", (0, 0), 0, ("learning_rate",))
+    dated = {**_f("exploding gradients", ["blocks.0"], 0), "detected_step": 3}  # dated back from step 3
+    late = _f("exploding gradients", ["blocks.0"], 1)  # an older row: no detected_step, the onset is it
+    rows = [{"case": "b", "findings": {"doctor": [f]}} for f in (dated, late)]
+    s = score.score(rows, {"b": nan}, "doctor")
+    assert (s["fast_within_1"], s["fast_detected_within_1"]) == (1.0, 0.5)
+
+
 def test_a_case_accepts_its_symptom_and_its_declared_aliases_only():
     c = cases.Case("x", cases.R("mlp"), "no progress", also=("update too small",))
     assert c.accepts("no progress") and c.accepts("update too small")

@@ -107,6 +107,22 @@ def test_exploding_from_the_first_step_compounds_tenfold_per_step(rate, found):
         assert (f.onset_step, f.layers, f.evidence["criterion"]) == (1, ("blocks.1",), "10x per logged step")
 
 
+@pytest.mark.parametrize(("first_update", "rows_before", "onset"), [(0.2, 0, 0), (0.1, 0, 1), (0.2, 9, 9)])
+def test_an_explosion_after_an_oversized_first_step_dates_from_it(first_update, rows_before, onset):
+    grad = np.tile([0.5, 0.8, 1.0, 1.2], (rows_before + 6, 1))
+    grad[rows_before:, 0] = 0.5 * 10.0 ** np.arange(6)  # tenfold per step from row rows_before + 1 on
+    ratio = np.full(grad.shape, 1e-3)
+    ratio[0, 2] = first_update
+    f = symptoms(rows({"grad_norm": grad, "update_ratio": ratio}))["exploding gradients"]
+    assert f.onset_step == (0 if onset == 0 else rows_before + 1)
+    if onset == 0:  # the first update was over 1e-1 and the blow-up came within 10 rows: no healthy phase
+        assert f.evidence["detected_step"] == 1 and f.evidence["first_update_ratio"] == pytest.approx(0.2)
+        first = f.prescriptions[0]
+        assert (first.component, first.settings["factor"]) == ("learning_rate", 0.05)  # 0.2 -> 1e-2
+    else:  # at the bound, or found on the 10th row or later: dated where it was found
+        assert "detected_step" not in f.evidence and f.prescriptions[0].component == "clip_per_layer"
+
+
 def test_vanishing_uses_autotrainers_two_thresholds_ten_times_looser():
     grad = np.tile([5e-4, 9.9e-3, 0.1, 1.0], (10, 1))  # first/last 5e-4 < 1e-2 and first < 1e-3
     found = symptoms(rows({"grad_norm": grad}))["vanishing gradients"]

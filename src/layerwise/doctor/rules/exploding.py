@@ -13,6 +13,12 @@ clipping is. A surge over the early level that stays finite and settles (every l
 100x it from within 10 logged steps of the onset to the end of the run, 3 steps at least) is not
 an explosion: a bad batch or a short burst of large steps threw the gradients up and training
 absorbed it; the loss-spike rule reads that from the loss.
+An explosion found within the first FROM_START logged rows of a run whose first logged update
+was already above the update-size bound (1e-1 of the weight norm, the SageMaker rule's) had no
+healthy phase: the step size was too large from the first step, so the onset is the first logged
+step (``detected_step`` in the evidence says where the growth criterion first held) and a
+learning-rate cut, sized to bring that first update a decade inside the bound, is prescribed
+first (ours; 10 rows is the window the effective-learning-rate test reads a level from).
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from layerwise.doctor._finding import Finding
 from layerwise.doctor._prescribe import learning_rate_first, prescriptions
 from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, first_sustained, layers_where, nan_reduce
+from layerwise.doctor.rules.update_size import HIGH as UPDATE_BOUND
 
 GROWTH, RATE, RUN = 100.0, 10.0, 2
 STEP_JUMP, LEAD, RECENT = 10.0, 2, 10
+FROM_START = 10  # logged rows: an explosion found this early had no healthy level to leave
 SETTLE, CALM = 10, 3  # a surge is over within SETTLE logged steps of its onset, then CALM rows or more
 GROWN = "growth over the early level"
 SOURCE = "AUTOTRAINER (ICSE 2021), growth form"
@@ -86,15 +94,31 @@ def check(s: Signals) -> Finding | None:
     evidence = {"metric": "grad_norm" if "grad_norm" in s.metrics else "act_grad_norm",
                 "criterion": criterion, "growth_at_onset": float(np.nanmax(ratio[start])),
                 "peak_growth": peak, "threshold": GROWTH, "layer_ratio_at_onset": spread}
-    ranked = prescriptions("exploding gradients")
-    step_jump = _step_jump(s, int(m.steps[start]))
-    if step_jump is not None:
+    ranked, onset = prescriptions("exploding gradients"), int(m.steps[start])
+    first_update = _first_update(s)
+    step_jump = _step_jump(s, onset)
+    if start < FROM_START and first_update is not None and first_update > UPDATE_BOUND:
+        evidence.update(detected_step=onset, first_update_ratio=first_update)
+        onset = int(m.steps[0])
+        ranked = learning_rate_first(ranked, UPDATE_BOUND / 10 / first_update,
+                                     f"the first update was already {first_update:.2g} of the weight norm: "
+                                     f"the step size was too large from the start; to bring it to "
+                                     f"{UPDATE_BOUND / 10:g}")
+    elif step_jump is not None:
         evidence["effective_lr_jump"], evidence["update_ratio_at_jump"] = step_jump
         ranked = learning_rate_first(ranked, 1 / step_jump[0], f"the update per unit gradient jumped "
                                      f"{step_jump[0]:.0f}x just before: the step size set off the growth; "
                                      "to undo the jump")
-    return Finding("exploding gradients", layers, int(m.steps[start]), evidence, "critical", "exploding",
-                   SOURCE, ranked)
+    return Finding("exploding gradients", layers, onset, evidence, "critical", "exploding", SOURCE, ranked)
+
+
+def _first_update(s: Signals) -> float | None:
+    """The largest layer update ratio on the first logged row (None without the metric or a
+    finite value there)."""
+    u = s.metrics.get("update_ratio")
+    if u is None or not len(u.steps) or not np.isfinite(u.values[0]).any():
+        return None
+    return float(np.nanmax(np.where(np.isfinite(u.values[0]), u.values[0], np.nan)))
 
 
 def _step_jump(s: Signals, onset: int) -> tuple[float, float] | None:
