@@ -53,15 +53,29 @@ def _is_norm(module: nn.Module) -> bool:
     return "norm" in type(module).__name__.lower()  # LayerNorm, BatchNorm1d, RMSNorm, GroupNorm, ...
 
 
+CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def norm_after(layer: nn.Module, norm: str) -> nn.Module:
+    """A fresh ``norm`` for the output of ``layer``: over the features of a Linear; after a conv,
+    "layer" is GroupNorm with one group (each sample normalised over channels and positions, the
+    conv form of LayerNorm; Wu & He 2018, arXiv 1803.08494)."""
+    if isinstance(layer, nn.Linear):
+        return make_norm(norm, layer.out_features)
+    if norm != "layer":
+        raise ValueError(f"norm {norm!r} has no conv form here; use norm='layer' (GroupNorm, one group)")
+    return nn.GroupNorm(1, layer.out_channels)
+
+
 def _edit_sequential(seq: nn.Sequential, norm: str) -> int:
-    """Insert a norm before each activation that follows a Linear in ``seq``; returns how many."""
+    """Insert a norm before each activation that follows a Linear or conv in ``seq``; returns how many."""
     out: list[nn.Module] = []
-    width, inserted = None, 0
+    layer, inserted = None, 0
     for child in seq:
-        if isinstance(child, nn.Linear):
-            width = child.out_features
-        if isinstance(child, ACTIVATION_TYPES) and width is not None and not (out and _is_norm(out[-1])):
-            out.append(make_norm(norm, width))
+        if isinstance(child, (nn.Linear, *CONVS)):
+            layer = child
+        if isinstance(child, ACTIVATION_TYPES) and layer is not None and not (out and _is_norm(out[-1])):
+            out.append(norm_after(layer, norm))
             inserted += 1
         out.append(child)
     if inserted:
@@ -79,10 +93,11 @@ def insert_norm_before_activations(model: nn.Module, norm: str = "layer") -> nn.
     Paper: Normalization and Effective Learning Rates in Reinforcement Learning (Lyle, Zheng,
     Khetarpal, Martens, van Hasselt, Pascanu, Dabney, 2024, arXiv 2407.01800).
 
-    Handles ``layerwise.models.MLP`` (each block's empty ``norm`` slot is filled) and
-    ``nn.Sequential`` MLPs at any depth (a norm of the preceding Linear's width is inserted before
-    every activation; the Sequential is renumbered). Existing norms are kept. Raises ``LookupError``
-    when nothing could be inserted. Returns ``model``.
+    Handles ``layerwise.models.MLP`` and ``CNN`` (each block's empty ``norm`` or ``bn`` slot is
+    filled) and ``nn.Sequential`` stacks at any depth (a norm of the preceding Linear's or conv's
+    width is inserted before every activation; the Sequential is renumbered). After a conv the
+    norm is GroupNorm with one group (``norm="layer"`` only). Existing norms are kept. Raises
+    ``LookupError`` when nothing could be inserted. Returns ``model``.
 
     Example::
 
@@ -92,19 +107,23 @@ def insert_norm_before_activations(model: nn.Module, norm: str = "layer") -> nn.
         >>> [type(m).__name__ for m in model]
         ['Linear', 'LayerNorm', 'ReLU']
     """
+    from layerwise.models.cnn import ConvBlock
     from layerwise.models.mlp import MLPBlock
 
     inserted = 0
     for module in list(model.modules()):
         if isinstance(module, MLPBlock) and isinstance(module.norm, nn.Identity):
-            module.norm = make_norm(norm, module.linear.out_features)
+            module.norm = norm_after(module.linear, norm)
+            inserted += 1
+        elif isinstance(module, ConvBlock) and isinstance(module.bn, nn.Identity):
+            module.bn = norm_after(module.conv, norm)
             inserted += 1
         elif isinstance(module, nn.Sequential):
             inserted += _edit_sequential(module, norm)
     if not inserted:
         raise LookupError(
-            "found no activation after a Linear without a norm: insert_norm_before_activations "
-            "handles layerwise.models.MLP and nn.Sequential MLPs"
+            "found no activation after a Linear or conv without a norm: insert_norm_before_activations "
+            "handles layerwise.models.MLP and CNN and nn.Sequential stacks"
         )
     return model
 

@@ -50,6 +50,34 @@ def test_edit_layerwise_mlp_and_rms():
         insert_norm_before_activations(nn.Linear(3, 3))
 
 
+def test_edit_convs_with_one_group_norms_scale_invariant():
+    from layerwise.models import CNN
+
+    cnn = CNN(in_channels=1, channels=(4, 6), image_size=8)
+    cnn.blocks[1].bn = nn.Identity()  # one block lost its batch norm: only that slot is filled
+    insert_norm_before_activations(cnn)
+    assert isinstance(cnn.blocks[0].bn, nn.BatchNorm2d)
+    gn = cnn.blocks[1].bn
+    assert (type(gn), gn.num_groups, gn.num_channels) == (nn.GroupNorm, 1, 6)
+    seq = nn.Sequential(nn.Conv1d(2, 5, 3, bias=False), nn.Tanh(), nn.Flatten(), nn.Linear(15, 2))
+    _tiny_eps(insert_norm_before_activations(seq))
+    for m in seq.modules():
+        if isinstance(m, nn.GroupNorm):
+            m.eps = 1e-30
+    assert [type(m).__name__ for m in seq] == ["Conv1d", "GroupNorm", "Tanh", "Flatten", "Linear"]
+    x = torch.randn(3, 2, 5, dtype=torch.float64)
+    ref = seq(x)
+    seq[0].weight.detach().mul_(30.0)  # a conv 30x too large: the norm undoes it exactly
+    torch.testing.assert_close(seq(x), ref, rtol=1e-6, atol=1e-6)
+    # per sample over channels and positions: zero mean, unit variance before the activation
+    h = seq[1](seq[0](x))
+    zeros, ones = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    torch.testing.assert_close(h.mean(dim=(1, 2)), zeros, atol=1e-9, rtol=0)
+    torch.testing.assert_close(h.var(dim=(1, 2), unbiased=False), ones, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="no conv form"):
+        insert_norm_before_activations(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), norm="rms")
+
+
 @pytest.mark.parametrize("c", [0.05, 3.0, 40.0])
 def test_normalised_layer_is_scale_invariant(c):
     model = _tiny_eps(insert_norm_before_activations(_seq_mlp(bias=False)))
