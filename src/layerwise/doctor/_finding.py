@@ -67,7 +67,7 @@ class Diagnosis:
         lines += [f"  note: {n}" for n in self.notes]
         for f in self.findings:
             where = ", ".join(f.layers[:4]) + (" ..." if len(f.layers) > 4 else "") or "model"
-            since = f" since step {f.onset_step}" if f.onset_step is not None else ""
+            since = _since(f)
             lines.append(f"- [{f.severity}] {f.symptom} in {where}{since} ({f.rule}; {f.source})")
             if f.explained_by:
                 lines.append(f"    likely a consequence of the {f.explained_by} above")
@@ -90,6 +90,15 @@ def _skipped(skipped: dict[str, str]) -> str:
         metrics += [m for m in needs.split(" or ") if m not in metrics]
     return "; ".join(f"{', '.join(rules)} (needs {' or '.join(metrics)} [{tier})"
                      for tier, (rules, metrics) in groups.items())
+
+
+def _since(f: Finding) -> str:
+    """" since step N", with where the rule's criterion was met when the onset was dated before it."""
+    if f.onset_step is None:
+        return ""
+    detected = f.evidence.get("detected_step")
+    met = f" (criterion met at step {detected})" if detected not in (None, f.onset_step) else ""
+    return f" since step {f.onset_step}{met}"
 
 
 def _fmt(v: Any) -> str:

@@ -98,6 +98,9 @@ def evidence_figure(finding: Finding, signals: Signals) -> Figure | None:
         ax.axhline(finding.evidence[key], color="tab:red", ls="--", lw=0.8, label="threshold")
     if finding.onset_step is not None:
         ax.axvline(finding.onset_step, color="k", ls=":", lw=0.8, label=f"onset {finding.onset_step}")
+    detected = finding.evidence.get("detected_step")
+    if isinstance(detected, int) and detected != finding.onset_step:
+        ax.axvline(detected, color="0.4", ls="--", lw=0.8, label=f"criterion met {detected}")
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step")

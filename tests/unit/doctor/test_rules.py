@@ -113,8 +113,11 @@ def test_an_explosion_after_an_oversized_first_step_dates_from_it(first_update, 
     grad[rows_before:, 0] = 0.5 * 10.0 ** np.arange(6)  # tenfold per step from row rows_before + 1 on
     ratio = np.full(grad.shape, 1e-3)
     ratio[0, 2] = first_update
-    f = symptoms(rows({"grad_norm": grad, "update_ratio": ratio}))["exploding gradients"]
+    signals = rows({"grad_norm": grad, "update_ratio": ratio})
+    f = symptoms(signals)["exploding gradients"]
     assert f.onset_step == (0 if onset == 0 else rows_before + 1)
+    said = "since step 0 (criterion met at step 1)" in diagnose(signals).text()
+    assert said is (onset == 0)
     if onset == 0:  # the first update was over 1e-1 and the blow-up came within 10 rows: no healthy phase
         assert f.evidence["detected_step"] == 1 and f.evidence["first_update_ratio"] == pytest.approx(0.2)
         first = f.prescriptions[0]
