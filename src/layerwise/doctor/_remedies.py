@@ -120,6 +120,12 @@ def _transformed(p: Prescription, model: nn.Module, optimizer: torch.optim.Optim
 
     transform = {"clip_per_layer": lambda: clip_per_layer(**p.settings),
                  "add_noise": lambda: add_noise(**p.settings)}.get(p.component, identity)()
+    in_model = {id(q) for q in model.parameters()}
+    stale = sum(id(q) not in in_model for g in optimizer.param_groups for q in g["params"])
+    if stale:
+        raise NotApplicable(f"the optimizer holds {stale} parameter(s) the model no longer has (a module "
+                            f"replaced after the optimizer was built): {p.component} needs every optimized "
+                            "parameter named by the model; build the optimizer after editing the model")
     wrapped = TransformedOptimizer(optimizer, transform, model.named_parameters())
     if p.component == "project_to_init_norm":
         project = project_to_init_norm(model.named_parameters(), **p.settings)

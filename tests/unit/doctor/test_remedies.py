@@ -118,6 +118,9 @@ def test_what_cannot_be_applied_says_why():
         apply_to(P("replace_activations", {"old": "tanh", "new_factory": "elu"}, ""), model, opt)
     with pytest.raises(NotApplicable, match="no Linear or conv"):
         apply_to(P("init", {}, ""), nn.Sequential(nn.ReLU()), opt)
+    model.blocks[0].linear = nn.Linear(4, 8)  # replaced after the optimizer was built: 2 stale tensors
+    with pytest.raises(NotApplicable, match="holds 2 parameter"):
+        apply_to(P("clip_per_layer", {"C": 1.0, "mode": "per_tensor"}, ""), model, opt)
 
 
 def test_transformer_edits_join_the_optimizer():
