@@ -35,6 +35,15 @@ missing residual connections, a block left out of the optimizer, a mis-weighted 
 checked on raw rows only (seeds 0-2), as the comment beside each says. With them, 6 healthy
 configurations (a 4-block CNN, 2-block GPT and ViT, an ELU MLP under momentum, and two runs with
 two agreeing losses: label smoothing, a hinge loss), checked likewise.
+``held_out5``: 15 recipes added 2026-12-03 (second session, one per class), declared held out before any
+doctor run on them (105 injection recipes in all), each a mechanism its class had not used, mixed over
+the MLP, CNN, GPT and ViT: a max-norm constraint at 0.25, a learning-rate range test left on, an L1
+decay without its sign from step 50, a hand-written KL on one-hot targets, a transposed-image shard, a
+missing-value sentinel pixel, gradients rescaled to a fixed norm, a per-epoch decay stepped every
+batch, ``zero_grad`` between ``backward`` and ``step``, a sign-flipped weight decay under tanh, attention
+without its ``1 / sqrt(d_head)``, a one-token attention window, tokens pooled before the blocks, a
+decay of 100 on the last block's parameter group, distillation from an untrained teacher; checked on
+raw rows only (seeds 0-2), as the comment beside each says.
 """
 
 from __future__ import annotations
@@ -115,7 +124,7 @@ RANK = ("norm_placement", "learning_rate")
 DEPTH = ("layernorm_scaling", "norm_placement")
 CONFLICT = ("pcgrad", "samgs", "gcond")
 
-C, H, H2, H3, H4 = Case, "held_out", "held_out2", "held_out3", "held_out4"
+C, H, H2, H3, H4, H5 = Case, "held_out", "held_out2", "held_out3", "held_out4", "held_out5"
 INJECTED: list[Case] = [
     # vanishing gradients
     C("vanish/mlp-sigmoid-deep", R("mlp", inj.Activation("sigmoid"), depth=10, init="xavier"),
@@ -141,6 +150,14 @@ INJECTED: list[Case] = [
     # blocks 0-4 from step 112; loss flat at 2.30 (seeds 0-2)
     C("vanish/mlp8-sgd-weight-decay-0.5", R("mlp", inj.OptimizerSetting("weight_decay", 0.5), depth=8),
       "vanishing gradients", (0, 4), 0, VANISH, H4),
+    # a max-norm constraint (Srivastava et al. 2014's, usually c = 3-4) at c = 0.25 on every row of an 8-block
+    # Xavier tanh MLP, applied before every step: grad_norm of block 0 3.5e-5-5.4e-5 vs block 7's 0.11-0.21
+    # all run, each block 1.2-5x below the next; blocks 0-3 at most 6e-3 of block 7 (blocks 0-1 7e-4); act_rms
+    # 0.11 in block 0 down to 7e-6 in block 7 at step 0; loss flat at 2.30 (seeds 0-2)
+    C("vanish/mlp8-tanh-max-norm-0.25",
+      R("mlp", *(inj.Constraint(f"blocks.{i}.linear", inj.max_norm("weight", 0.25)) for i in range(8)),
+        depth=8, act="tanh", init="xavier"),
+      "vanishing gradients", (0, 3), 0, VANISH, H5),
     # exploding gradients
     C("explode/mlp-lr-jump", R("mlp", inj.LR(60, 40.0)), "exploding gradients", (0, 3), 61, EXPLODE,
       also=("non-finite values",)),
@@ -164,6 +181,11 @@ INJECTED: list[Case] = [
     # (seeds 2, 1), 1e2-1.2e4 at step 149 (seed 0); the loss back up to 2.0-2.8 from step ~70
     C("explode/mlp6-no-zero-grad", R("mlp", inj.NoZeroGrad(), depth=6), "exploding gradients", (0, 5), 0,
       EXPLODE, H4, also=("non-finite values",)),
+    # a learning-rate range test (lr x 1.1 every step) left on in the training run of an SGD ViT at lr 0.05:
+    # grad norms 0.05-0.3 at steps 30-46 and 1.4-44 at step 48 (lr x 97), 2.6e4-2.4e6 at step 50 (seeds 0, 1);
+    # 2.2-3.4 at step 38 and 160-264 at 40 (seed 2); the loss NaN at step 53, 52, 44
+    C("explode/vit-sgd-lr-range-test-left-on", R("vit", inj.ExponentialLR(1.1), opt="sgd", lr=0.05),
+      "exploding gradients", (0, 2), 0, EXPLODE, H5, also=("non-finite values",)),
     # dead units
     C("dead/mlp-block2-at-60", R("mlp", edit(60, "blocks.2.linear", inj.fill("bias", -50.0))),
       "dead units", (2, 2), 60, DEAD),
@@ -187,6 +209,12 @@ INJECTED: list[Case] = [
     C("dead/mlp-block2-weights-clamped-negative",
       R("mlp", inj.Constraint("blocks.2.linear", inj.clamp("weight", hi=0.0))),
       "dead units", (2, 3), 0, DEAD, H4),
+    # an L1 weight decay written without its sign (every weight and bias minus lr x 0.05 before each step)
+    # switched on at step 50 of a 6-block MLP: dead_fraction 0.03-0.27 at step 50, 0.6-1.0 at 90 and 1.0 in
+    # all 6 blocks by the end; grad norms exactly 0 from step 90-100; loss 1.05-1.34 at step 49, 2.2-2.27 at
+    # 70, 2.30 from 80 on (seeds 0-2)
+    C("dead/mlp6-unsigned-l1-decay-from-50", R("mlp", inj.UnsignedL1Decay(0.05, 50), depth=6),
+      "dead units", (0, 5), 50, DEAD, H5),
     # non-finite values
     C("nonfinite/mlp-nan-batch", R("mlp", inj.Batch(70, inj.nan_inputs, 71)), "non-finite values",
       (0, 0), 70, BAD_BATCH),
@@ -206,6 +234,12 @@ INJECTED: list[Case] = [
     # the run stops (seeds 0-2). Every batch is hit: skipping non-finite steps would skip them all
     C("nonfinite/cnn-standardise-no-eps", R("cnn", inj.Batch(0, inj.standardised_without_eps)),
       "non-finite values", (0, 0), 0, CORRUPT, H4),
+    # the GPT's loss written by hand as KL(one-hot || softmax) = sum p (log p - log q): 0 x log 0 = NaN in the
+    # loss on every batch, while every gradient stays finite (no gradient flows through p): loss NaN at step 0
+    # and the run stops, grad norms 0.24-0.48, act_rms 0.03-0.04 (seeds 0-2). A model-level fault (no layer's
+    # rows are non-finite); every batch is hit
+    C("nonfinite/gpt-hand-written-kl-one-hot", R("gpt", inj.HandWrittenKL()), "non-finite values", None, 0,
+      CORRUPT, H5),
     # loss spike
     C("spike/mlp-lr-burst", R("mlp", inj.LR(80, 20.0, 85)), "loss spike", None, 81, SPIKE),
     C("spike/cnn-one-label-shard", R("cnn", inj.Batch(70, inj.one_label(3), 76)), "loss spike", None, 70,
@@ -224,6 +258,12 @@ INJECTED: list[Case] = [
     C("spike/cnn-wide-class-sorted-stretch",
       R("cnn", inj.Batch(70, inj.class_sorted(False), 76), channels=(16, 32)),
       "loss spike", None, 70, SPIKE, H4),
+    # steps 100-105 draw images stored transposed (rows and columns swapped: a shard in another layout) on a
+    # wide, shallow MLP (3 x 128): loss 0.32-0.35 at step 99, 2.35-3.76 at 100, 1.5-1.8 at 105, 0.3-0.5 again
+    # by 107-108 (seeds 0-2)
+    C("spike/mlp3-wide-transposed-shard",
+      R("mlp", inj.Batch(100, inj.transposed_images, 106), width=128, depth=3),
+      "loss spike", None, 100, SPIKE, H5),
     # massive activations (one channel of one position, carried by the residual stream)
     C("massive/gpt-position0", R("gpt", edit(30, "pos_emb", inj.poke("weight", 1e3, 5))),
       "massive activations", (0, 2), 30, MASSIVE),
@@ -246,6 +286,11 @@ INJECTED: list[Case] = [
     C("massive/vit4-outlier-weight-block0",
       R("vit", edit(20, "blocks.0.attn.proj", inj.poke("weight", 1e3, 5 * 32 + 7)), n_layer=4),
       "massive activations", (0, 3), 20, MASSIVE, H4),
+    # from step 40 one pixel of every training image holds a missing-value sentinel (-999) on the ViT:
+    # act_max_median of blocks 0-2 3.4-8 at steps 30-39, 190-900 at step 40, 47-146 at step 99; the loss still
+    # falls (2.2 -> 1.3-1.7) (seeds 0-2)
+    C("massive/vit-missing-value-sentinel", R("vit", inj.Batch(40, inj.hot_pixel(-999.0))),
+      "massive activations", (0, 2), 40, MASSIVE, H5),
     # update too large / too small (optimizer configuration)
     C("update-large/mlp-adam-lr-0.05", R("mlp", opt="adam", lr=0.05), "update too large", (0, 3), 0, LARGE),
     C("update-large/cnn-adam-lr-0.2", R("cnn", opt="adam", lr=0.2), "update too large", (0, 2), 0, LARGE, H),
@@ -268,6 +313,12 @@ INJECTED: list[Case] = [
     # step 57 (seed 1)
     C("update-large/mlp6-sgd-momentum-0.99", R("mlp", inj.OptimizerSetting("momentum", 0.99), depth=6),
       "update too large", (0, 5), 0, LARGE, H4, also=("non-finite values",)),
+    # every parameter's gradient rescaled to norm 5 (a per-tensor clip written as g x 5 / |g|, without the
+    # min(1, .)) on the SGD CNN: update_ratio 0.09-0.14 at step 0, 0.03-0.08 at the end (healthy CNN
+    # 3e-3-1.2e-2); grad norms a constant 8.66 per block; the training loss still falls, 2.3 -> 0.03-0.09
+    # (seeds 0-2)
+    C("update-large/cnn-grads-rescaled-to-5", R("cnn", inj.NormalisedGradients(5.0)), "update too large",
+      (0, 2), 0, LARGE, H5),
     C("update-small/mlp-sgd-lr-1e-5", R("mlp", lr=1e-5), "update too small", (0, 3), 0, SMALL,
       also=("no progress",)),
     C("update-small/gpt-adam-lr-1e-6", R("gpt", lr=1e-6), "update too small", (0, 2), 0, SMALL, H,
@@ -287,6 +338,11 @@ INJECTED: list[Case] = [
     # loss flat at 2.30-2.32 (seeds 0-2)
     C("update-small/vit2-endless-warmup", R("vit", inj.Warmup(100_000), n_layer=2), "update too small",
       (0, 1), 0, SMALL, H4, also=("no progress",)),
+    # an exponential decay (gamma 0.9, meant per epoch) stepped every batch on the GPT: update_ratio 0.041 at
+    # step 0 (as healthy), 1e-3 at step 30 (healthy 0.01), 2.2e-5-2.5e-5 at 60, 3.8e-7-4.5e-7 at 99; the loss
+    # stuck at 3.30-3.33 from step 40 (healthy GPT ends at 2.91-2.98) (seeds 0-2)
+    C("update-small/gpt-per-batch-exponential-decay", R("gpt", inj.ExponentialLR(0.9)), "update too small",
+      (0, 2), 0, SMALL, H5, also=("no progress",)),
     # no progress (data/label faults; a learning rate of 0)
     C("stall/mlp-shuffled-labels", R("mlp", inj.Batch(0, inj.shuffled_labels(10))), "no progress", None, 0,
       NO_SIGNAL),
@@ -305,6 +361,12 @@ INJECTED: list[Case] = [
     # (seeds 0-2). No model-side remedy reaches the model's weights
     C("stall/cnn-optimizer-on-stale-copy", R("cnn", inj.StaleOptimizer()), "no progress", None, 0, (), H4,
       also=("update too small",)),
+    # zero_grad() called between backward() and optimizer.step() on a 4-block ViT: every step sees zero
+    # gradients: update_ratio exactly 0 in every block all run, no grad_norm row (the optimizer's gradients
+    # are gone when it steps), act_grad_norm 0.3-0.56; loss 2.29-2.34 throughout (seeds 0-2). No model-side
+    # remedy reaches the update
+    C("stall/vit4-zero-grad-before-step", R("vit", inj.ZeroGradBeforeStep(), n_layer=4), "no progress", None,
+      0, (), H5, also=("update too small",)),
     # saturation
     C("saturation/mlp-tanh-std1", R("mlp", act="tanh", init=1.0), "saturation", (0, 3), 0, SATURATE),
     C("saturation/mlp-sigmoid-std2", R("mlp", inj.Activation("sigmoid"), init=2.0), "saturation", (0, 3), 0,
@@ -328,6 +390,13 @@ INJECTED: list[Case] = [
     C("saturation/mlp6-tanh-raw-pixels",
       R("mlp", inj.Batch(0, inj.scale_inputs(16.0)), act="tanh", init="xavier", depth=6),
       "saturation", (0, 0), 0, SATURATE, H4),
+    # SGD's weight decay at -0.5 (the decay term added with its sign flipped: w x 1.025 every step) on a tanh
+    # CNN without batch norm: act_rms 0.06-0.27 at step 0, 0.57-0.8 at 60, 0.94-0.97 in blocks 1-2 and
+    # 0.8-0.85 in block 0 at the end; act_max 0.9-1.0 from step 40, 1.0 from 60; loss 2.3 -> 1.6-1.9 at step
+    # 80-100, back up to 2.0-2.75 at the end (seeds 0-2)
+    C("saturation/cnn-tanh-no-bn-negative-weight-decay",
+      R("cnn", inj.NoBatchNorm(), inj.Activation("tanh"), inj.OptimizerSetting("weight_decay", -0.5)),
+      "saturation", (0, 2), 0, SATURATE, H5),
     # attention-logit growth
     C("logits/gpt-lr-10x", R("gpt", lr=3e-2), "attention-logit growth", (0, 2), 0, LOGITS),
     C("logits/vit-lr-jump-30x", R("vit", inj.LR(50, 30.0)), "attention-logit growth", (0, 2), 51, LOGITS, H),
@@ -346,6 +415,12 @@ INJECTED: list[Case] = [
     # stays < 0.4 (seeds 0-2)
     C("logits/gpt-no-attention-norm-lr-1e-2", R("gpt", inj.NoNorm("ln1"), lr=1e-2),
       "attention-logit growth", (1, 2), 0, LOGITS, H4, also=("attention-entropy collapse",)),
+    # attention logits computed as q . k without the 1 / sqrt(d_head) (d_head 32) in a ViT of width 128, in
+    # training as in the probe: attn_logit_max 0.9-1.3 at step 0, 38-59 in block 0 at step 30, 88-158 in all 3
+    # blocks at step 90 (the same ViT with the scale: 0.2 at step 0, 18-45 at 90); entropy of block 0 2.8 ->
+    # 0.09-0.23 (healthy 0.7-1.06) (seeds 0-2)
+    C("logits/vit128-missing-attention-scale", R("vit", inj.MissingAttentionScale(), d_model=128),
+      "attention-logit growth", (0, 2), 0, LOGITS, H5, also=("attention-entropy collapse",)),
     # attention-entropy collapse
     C("entropy/gpt-qk-scale-block2", R("gpt", edit(30, "blocks.2.attn", inj.qk_scale(30.0))),
       "attention-entropy collapse", (2, 2), 30, LOGITS, also=("attention-logit growth",)),
@@ -371,6 +446,12 @@ INJECTED: list[Case] = [
     # in all 3 blocks at step 90 (seeds 0-2); logits 0.06 -> 170-344 at step 90 (seeds 1, 2)
     C("entropy/gpt-qkv-group-lr-15x", R("gpt", inj.GroupLR("attn.qkv", 15.0)),
       "attention-entropy collapse", (0, 2), 0, LOGITS, H4, also=("attention-logit growth",)),
+    # sliding-window attention with a window of 1 token (a window meant in blocks of tokens): each token
+    # attends to itself alone: attn_entropy exactly 0 in every block on every probe, attn_logit_max 0.03-0.08;
+    # the loss falls as the healthy GPT's (3.47 -> 2.92-3.01) since the Markov chain needs only the current
+    # token (seeds 0-2). No model-side remedy widens a mask
+    C("entropy/gpt-window-1-attention", R("gpt", inj.LocalWindow(1)), "attention-entropy collapse", (0, 2), 0,
+      (), H5),
     # rank collapse
     C("rank/vit-uniform-attention-block1",
       R("vit", edit(40, "blocks.1.attn", inj.uniform_attention(300.0), True)), "rank collapse", (1, 2), 40,
@@ -400,6 +481,12 @@ INJECTED: list[Case] = [
     C("rank/vit4-no-skip-blocks1-3", R("vit", *(edit(0, f"blocks.{i}", inj.no_skip) for i in (1, 2, 3)),
                                        n_layer=4),
       "rank collapse", (1, 3), 0, RANK, H4),
+    # the ViT's embedded tokens mean-pooled and broadcast back over the sequence before the blocks (a pooling
+    # meant for the head placed before the transformer): token_spread exactly 0 in blocks 0-2 on every probe,
+    # attn_entropy at its maximum (2.83); loss flat at 2.30-2.32 (seeds 0-2). No model-side remedy undoes the
+    # pooling
+    C("rank/vit-tokens-pooled-before-blocks", R("vit", edit(0, "drop", inj.pooled_tokens)), "rank collapse",
+      (0, 2), 0, (), H5),
     # unused depth
     C("depth/gpt-block2-zeroed", R("gpt", edit(20, "blocks.2.attn.proj", inj.zero_all, True),
                                    edit(20, "blocks.2.mlp.proj", inj.zero_all, True)),
@@ -428,6 +515,12 @@ INJECTED: list[Case] = [
       R("gpt", edit(0, "blocks.3.attn.proj", inj.zero_all), edit(0, "blocks.3.mlp.proj", inj.zero_all),
         inj.LeftOut("blocks.3"), n_layer=4),
       "unused depth", (3, 3), 0, DEPTH, H4),
+    # the last block of a 4-block GPT in a parameter group of its own with weight decay 100 (Adam's L2 decay,
+    # a per-group value put on the wrong group): block_contrib of block 3 0.41 at step 0, 0.02 at 10, 6e-3 at
+    # 20, 8e-4-1.6e-3 from step 50 on vs blocks 0-2's 0.27-3.7; loss 3.47 -> 2.92-2.99 (seeds 0-2)
+    C("depth/gpt4-last-block-decay-100",
+      R("gpt", inj.GroupSetting("blocks.3.", "weight_decay", 100.0), n_layer=4),
+      "unused depth", (3, 3), 0, DEPTH, H5),
     # gradient conflict (two named losses trained on their sum; train() logs their per-layer conflict)
     C("conflict/mlp-shifted-labels", R("mlp", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
     C("conflict/vit-shifted-labels", R("vit", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
@@ -444,6 +537,11 @@ INJECTED: list[Case] = [
     # block 0: +0.03), -0.19..-0.56 at step 90 in all 3 blocks (seeds 0-2)
     C("conflict/gpt-logit-penalty", R("gpt", inj.LogitPenalty(1.0)), "gradient conflict", None, 0,
       CONFLICT, H4),
+    # distillation (KL, weight 1) from a teacher whose checkpoint was never loaded (a frozen copy of the CNN
+    # at its initialisation) beside the task: cos_min -0.25..-0.55 at step 10, -0.60..-0.86 at step 110,
+    # negative on every probe in all 3 blocks (medians -0.51..-0.76) (seeds 0-2)
+    C("conflict/cnn-untrained-teacher", R("cnn", inj.UntrainedTeacher()), "gradient conflict", None, 0,
+      CONFLICT, H5),
 ]
 
 HEALTHY: list[Case] = [

@@ -507,3 +507,200 @@ class MarginAuxiliary:
             return {"task": task(out, y), "margin": w * F.multi_margin_loss(out.flatten(0, -2), y.flatten())}
 
         setup.loss_fn = both
+
+
+# -- held_out5 helpers ----------------------------------------------------------------------------
+
+def max_norm(name: str, c: float) -> Callable[[nn.Module], None]:
+    """Renormalise each output row of parameter ``name`` to an L2 norm of at most ``c`` in place (the
+    max-norm constraint of Srivastava et al. 2014, JMLR 15, used with dropout)."""
+    def fn(m: nn.Module) -> None:
+        w = getattr(m, name)
+        w.copy_(torch.renorm(w, 2, 0, c))
+    return fn
+
+
+@dataclass(frozen=True)
+class ExponentialLR:
+    """The learning rate times ``gamma ** step`` (an exponential schedule stepped every batch; with
+    ``gamma`` meant per epoch, or above 1 by a typo, it runs away from the base rate)."""
+
+    gamma: float
+
+    def __call__(self, setup: Setup) -> None:
+        base = [g["lr"] for g in setup.optimizer.param_groups]
+
+        def hook(step: int, s: Setup) -> None:
+            for g, lr in zip(s.optimizer.param_groups, base, strict=True):
+                g["lr"] = lr * self.gamma ** step
+
+        _chain(setup, hook)
+
+
+@dataclass(frozen=True)
+class HandWrittenKL:
+    """The loss written by hand as ``sum(p * (log p - log q))`` with one-hot targets ``p``: the zero
+    entries give ``0 * log 0 = 0 * -inf = NaN`` on every batch (``F.kl_div`` or the cross-entropy
+    treat them as 0)."""
+
+    def __call__(self, setup: Setup) -> None:
+        def kl(out, y):
+            logits = out.flatten(0, -2)
+            p = F.one_hot(y.flatten(), logits.shape[-1]).float()
+            return (p * (p.log() - logits.log_softmax(-1))).sum(-1).mean()
+
+        setup.loss_fn = kl
+
+
+def transposed_images(x, y, step):
+    """Each 8x8 image (flat or not) transposed, rows and columns swapped: a shard stored in another
+    layout."""
+    return x.reshape(len(x), -1, 8, 8).transpose(-1, -2).reshape(x.shape), y
+
+
+def hot_pixel(value: float, index: int = 0) -> Callable:
+    """One pixel (flat ``index`` of every image) stuck at ``value`` (a broken sensor or a marker left in
+    the data)."""
+    def fn(x, y, step):
+        x.view(len(x), -1)[:, index] = value
+        return x, y
+    return fn
+
+
+@dataclass(frozen=True)
+class NormalisedGradients:
+    """Every parameter's gradient rescaled to the norm ``norm`` as it is computed (a clipping written
+    as ``g * norm / |g|`` without the ``min(1, .)``): small gradients are blown up to full size."""
+
+    norm: float
+
+    def __call__(self, setup: Setup) -> None:
+        for p in setup.model.parameters():
+            p.register_hook(lambda g: g * (self.norm / g.norm().clamp_min(1e-12)))
+
+
+@dataclass(frozen=True)
+class ZeroGradBeforeStep:
+    """The gradients zeroed between ``backward`` and ``optimizer.step`` (``zero_grad`` called in the
+    wrong place): every step sees zero gradients."""
+
+    def __call__(self, setup: Setup) -> None:
+        opt = setup.optimizer
+        step = opt.step
+
+        def zeroed_step(*args, **kwargs):
+            opt.zero_grad()
+            return step(*args, **kwargs)
+
+        opt.step = zeroed_step
+
+
+@dataclass(frozen=True)
+class UntrainedTeacher:
+    """A second named loss distilling (KL at temperature 1, weight ``weight``) from a teacher that is a
+    frozen copy of the student at initialisation (a teacher built but its checkpoint never loaded): it
+    pulls the student back to its random initial predictions while the task pulls away."""
+
+    weight: float = 1.0
+
+    def __call__(self, setup: Setup) -> None:
+        import copy
+
+        teacher = copy.deepcopy(setup.model).requires_grad_(False).eval()
+        task, w, seen = setup.loss_fn, self.weight, []
+
+        def remember(_m, args):
+            seen[:] = [args[0]]
+
+        setup.model.register_forward_pre_hook(remember)
+
+        def both(out, y):
+            with torch.no_grad():
+                target = teacher(seen[0]).flatten(0, -2).softmax(-1)
+            kd = F.kl_div(out.flatten(0, -2).log_softmax(-1), target, reduction="batchmean")
+            return {"task": task(out, y), "distill": w * kd}
+
+        setup.loss_fn = both
+
+
+@dataclass(frozen=True)
+class UnsignedL1Decay:
+    """An L1 weight decay written as ``p -= lr * strength`` before every step from step ``at`` on, the
+    ``sign(p)`` left out: instead of shrinking the weights towards 0 it drags every weight and bias
+    down by the same amount."""
+
+    strength: float
+    at: int = 0
+
+    def __call__(self, setup: Setup) -> None:
+        def hook(step: int, s: Setup) -> None:
+            if step < self.at:
+                return
+            with torch.no_grad():
+                for g in s.optimizer.param_groups:
+                    for p in g["params"]:
+                        p.sub_(g["lr"] * self.strength)
+
+        _chain(setup, hook)
+
+
+@dataclass(frozen=True)
+class GroupSetting:
+    """The parameters whose name contains ``part`` in a parameter group of their own with the
+    optimizer's ``key`` set to ``value`` (a per-module setting put on the wrong module)."""
+
+    part: str
+    key: str
+    value: object
+
+    def __call__(self, setup: Setup) -> None:
+        opt, named = setup.optimizer, list(setup.model.named_parameters())
+        groups = [{"params": [p for n, p in named if self.part not in n]},
+                  {"params": [p for n, p in named if self.part in n], self.key: self.value}]
+        setup.optimizer = type(opt)(groups, **opt.defaults)
+
+
+@dataclass(frozen=True)
+class MissingAttentionScale:
+    """Every attention's logits computed as ``q . k`` without the ``1 / sqrt(d_head)`` of scaled
+    dot-product attention (Vaswani et al. 2017, arXiv:1706.03762): the explicit path with a kept hook
+    multiplying its scaled logits by ``sqrt(d_head)``, in training as in the probe."""
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                d_head = m.proj.in_features // m.n_head
+                m.logits.register_forward_hook(lambda _m, _inputs, out, k=d_head: out * k**0.5)
+
+
+@dataclass(frozen=True)
+class LocalWindow:
+    """Sliding-window attention of ``window`` tokens (each query sees the keys less than ``window``
+    positions away, as in Longformer, Beltagy et al. 2020, arXiv:2004.05150): the explicit path with
+    a kept hook masking the logits outside the window. A window of 1, a size given in blocks of
+    tokens read as tokens, leaves each token attending to itself alone."""
+
+    window: int
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        def hook(_m, _inputs, out):
+            t = out.shape[-1]
+            pos = torch.arange(t)
+            far = (pos[:, None] - pos[None, :]).abs() >= self.window
+            return out.masked_fill(far, float("-inf"))
+
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                m.logits.register_forward_hook(hook)
+
+
+def pooled_tokens(m: nn.Module) -> None:
+    """The module's (N, T, D) output averaged over the tokens and broadcast back over the T positions
+    (a forward hook the module keeps): a mean-pooling meant for the head placed before the blocks."""
+    m.register_forward_hook(lambda _m, _inputs, out: out.mean(1, keepdim=True).expand_as(out))
