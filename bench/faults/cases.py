@@ -43,7 +43,9 @@ missing-value sentinel pixel, gradients rescaled to a fixed norm, a per-epoch de
 batch, ``zero_grad`` between ``backward`` and ``step``, a sign-flipped weight decay under tanh, attention
 without its ``1 / sqrt(d_head)``, a one-token attention window, tokens pooled before the blocks, a
 decay of 100 on the last block's parameter group, distillation from an untrained teacher; checked on
-raw rows only (seeds 0-2), as the comment beside each says.
+raw rows only (seeds 0-2), as the comment beside each says. With them, 6 healthy configurations (a
+wider 3-block CNN under momentum, a width-64 GPT and ViT, a GELU MLP under momentum, and two runs with
+two agreeing losses: a focal loss, a Brier score), checked likewise.
 """
 
 from __future__ import annotations
@@ -581,6 +583,27 @@ HEALTHY: list[Case] = [
     # the task and 0.3 x the multi-class hinge loss on the same labels: summed loss 2.6 -> 1.28-1.84,
     # grad growth <= 2.2x, token_spread >= 0.074, cos_min median 0.93-0.96 (min 0.74)
     C("healthy/vit-margin-aux", R("vit", inj.MarginAuxiliary()), None, split=H4),
+    # held_out5 (checked likewise on raw rows, seeds 0-2)
+    # 3 wider blocks (16, 32, 64) under SGD lr 0.02 with momentum 0.9: loss 2.02-2.10 -> 0.04, grad growth
+    # <= 3.2x, dead_fraction 0
+    C("healthy/cnn-wide3-momentum",
+      R("cnn", inj.OptimizerSetting("momentum", 0.9), channels=(16, 32, 64), lr=0.02), None, split=H5),
+    # width 64 at Adam 3e-3: loss 3.39-3.41 -> 2.86-2.94, grad growth <= 2.1x, token_spread >= 0.82, entropy
+    # >= 1.76
+    C("healthy/gpt-width64", R("gpt", d_model=64), None, split=H5),
+    # width 64 at Adam 1e-3: loss 2.33-2.34 -> 0.79-0.97, grad growth <= 2.6x, token_spread >= 0.059 (its
+    # minimum, near init), entropy >= 2.2
+    C("healthy/vit-width64-lr1e-3", R("vit", d_model=64, lr=1e-3), None, split=H5),
+    # GELU, 5 blocks of 96, SGD lr 0.01 with momentum 0.9: loss 2.16-2.27 -> 0.10-0.16, grad growth <= 10x
+    C("healthy/mlp5-gelu-momentum",
+      R("mlp", inj.OptimizerSetting("momentum", 0.9), act="gelu", width=96, depth=5, lr=0.01), None,
+      split=H5),
+    # two losses that agree: the task and 0.3 x the focal loss (gamma 2) on the same labels: summed loss
+    # 2.67-2.70 -> 0.49-0.63, grad growth <= 2.8x, dead_fraction 0, cos_min median 0.95-0.98 (min 0.87)
+    C("healthy/cnn-focal-aux", R("cnn", inj.FocalAuxiliary()), None, split=H5),
+    # the task and 0.3 x the Brier score on the same targets: summed loss 3.69-3.71 -> 3.21-3.30, grad growth
+    # <= 2.2x, token_spread >= 0.88, cos_min median 0.83-0.88 (min 0.68)
+    C("healthy/gpt-brier-aux", R("gpt", inj.BrierAuxiliary()), None, split=H5),
 ]
 
 CATALOGUE: list[Case] = INJECTED + HEALTHY

@@ -704,3 +704,42 @@ def pooled_tokens(m: nn.Module) -> None:
     """The module's (N, T, D) output averaged over the tokens and broadcast back over the T positions
     (a forward hook the module keeps): a mean-pooling meant for the head placed before the blocks."""
     m.register_forward_hook(lambda _m, _inputs, out: out.mean(1, keepdim=True).expand_as(out))
+
+
+@dataclass(frozen=True)
+class FocalAuxiliary:
+    """A second named loss beside the task: ``weight`` times the focal loss on the same labels
+    (``-(1 - p_t)^gamma log p_t``, Lin et al. 2017, arXiv:1708.02002), an objective that agrees with the
+    task's while it down-weights the examples already right; ``doctor.train`` logs their conflict."""
+
+    weight: float = 0.3
+    gamma: float = 2.0
+
+    def __call__(self, setup: Setup) -> None:
+        task, w, gamma = setup.loss_fn, self.weight, self.gamma
+
+        def both(out, y):
+            logp = out.flatten(0, -2).log_softmax(-1).gather(-1, y.flatten()[:, None]).squeeze(-1)
+            focal = -((1 - logp.exp()) ** gamma * logp).mean()
+            return {"task": task(out, y), "focal": w * focal}
+
+        setup.loss_fn = both
+
+
+@dataclass(frozen=True)
+class BrierAuxiliary:
+    """A second named loss beside the task: ``weight`` times the Brier score on the same labels (the
+    squared distance of the predicted probabilities to the one-hot target, Brier 1950), an objective
+    that agrees with the task's; ``doctor.train`` logs their per-layer conflict."""
+
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        task, w = setup.loss_fn, self.weight
+
+        def both(out, y):
+            logits = out.flatten(0, -2)
+            target = F.one_hot(y.flatten(), logits.shape[-1]).float()
+            return {"task": task(out, y), "brier": w * (logits.softmax(-1) - target).pow(2).sum(-1).mean()}
+
+        setup.loss_fn = both
