@@ -438,10 +438,12 @@ INJECTED: list[Case] = [
     C("entropy/gpt-post-ln-lr-3e-2", R("gpt", placement="post", lr=3e-2, steps=200),
       "attention-entropy collapse", (1, 2), 0, LOGITS, H2, also=("attention-logit growth",)),
     # a softmax temperature of 1/100 in block 1 of a 4-block GPT (its logits x100 by a kept hook):
-    # attn_entropy of block 1 1.5 at step 0, 0.26-0.58 at step 90 (blocks 0, 2, 3 1.9), its logits
-    # 5-6 -> 55-122 (seeds 0-2)
+    # attn_entropy of block 1 1.50-1.57 at step 0, 0.22-0.25 at step 90 (blocks 0, 2, 3 1.9), its
+    # logits 5.3-6.0 -> 67-95 (seeds 0-2). Fixed 2026-12-03 (found by the held_out5 helper): the
+    # hook sat on the fused attention path's unused logits, so it acted on the probe's rows only
+    # and training ran as the healthy 4-block GPT's; the injection now switches the explicit path on
     C("entropy/gpt4-temperature-block1",
-      R("gpt", edit(0, "blocks.1.attn.logits", inj.scale_output(100.0)), n_layer=4),
+      R("gpt", edit(0, "blocks.1.attn", inj.sharpen_attention(100.0)), n_layer=4),
       "attention-entropy collapse", (1, 1), 0, LOGITS, H3, also=("attention-logit growth",)),
     # the queries, keys and values (attn.qkv) in a parameter group at 15x the learning rate (4.5e-2, a
     # per-module multiplier set on the wrong module): attn_entropy 1.92 -> 0.75-1.6 at step 10, 0.05-0.13

@@ -167,6 +167,16 @@ def scale_output(factor: float) -> Callable[[nn.Module], None]:
     return fn
 
 
+def sharpen_attention(factor: float) -> Callable[[nn.Module], None]:
+    """An attention whose softmax runs at temperature 1 / ``factor``: its logits times ``factor``
+    by a kept hook on the explicit path, switched on for good (the fused path has no logits to
+    hook, so a hook alone would act only when the probe captures attention)."""
+    def fn(m: nn.Module) -> None:
+        m.explicit = True
+        m.logits.register_forward_hook(lambda _m, _inputs, out: out * factor)
+    return fn
+
+
 def uniform_attention(value_gain: float) -> Callable[[nn.Module], None]:
     """Zero queries and keys (every query attends to all keys alike) and scale the values."""
     def fn(m: nn.Module) -> None:
