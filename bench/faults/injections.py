@@ -231,11 +231,14 @@ class Activation:
 
 @dataclass(frozen=True)
 class NoBatchNorm:
-    """The CNN's batch norms removed from the start (``blocks.i.bn`` becomes the identity)."""
+    """The CNN's batch norms removed from the start (``blocks.i.bn`` becomes the identity), and
+    their parameters from the optimizer (as a model built without them would have it)."""
 
     def __call__(self, setup: Setup) -> None:
         for block in setup.model.blocks:
             block.bn = nn.Identity()
+        opt = setup.optimizer
+        setup.optimizer = type(opt)(setup.model.parameters(), **opt.defaults)
 
 
 @dataclass(frozen=True)
