@@ -88,14 +88,20 @@ def _edit(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -
     return optimizer
 
 
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)
+
+
 def _reinit(model: nn.Module, optimizer: torch.optim.Optimizer, scheme: str) -> torch.optim.Optimizer:
     """He (Kaiming, ReLU gain) or Glorot (Xavier) normal init of every Linear and conv weight,
-    zero biases, in place."""
+    zero biases, and every batch, layer or group norm reset (gain 1, shift 0, running statistics
+    cleared), in place."""
     if scheme not in ("kaiming", "xavier"):
         raise NotApplicable(f"init scheme {scheme!r} is not one of 'kaiming', 'xavier'")
     touched = False
     with torch.no_grad():
         for m in model.modules():
+            if isinstance(m, NORMS):
+                m.reset_parameters()
             if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d):
                 if scheme == "kaiming":
                     nn.init.kaiming_normal_(m.weight, nonlinearity="relu")

@@ -67,6 +67,19 @@ def test_init_redraws_kaiming_weights_and_zero_biases():
     assert 0.3 < float(w.detach().std()) < 0.7
 
 
+def test_init_resets_norm_gains_shifts_and_running_statistics():
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.LayerNorm(12))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with torch.no_grad():
+        model[1].weight.zero_(), model[1].bias.fill_(-2.0), model[1].running_var.fill_(9.0)
+        model[4].weight.fill_(5.0)
+    apply_to(P("init", {"scheme": "kaiming"}, ""), model, opt)
+    bn, ln = model[1], model[4]
+    assert torch.equal(bn.weight, torch.ones(3)) and torch.equal(bn.bias, torch.zeros(3))
+    assert torch.equal(bn.running_var, torch.ones(3)) and int(bn.num_batches_tracked) == 0
+    assert torch.equal(ln.weight, torch.ones(12))
+
+
 def test_init_xavier_uses_glorots_scale():
     model, opt = fresh()
     apply_to(P("init", {"scheme": "xavier"}, ""), model, opt)
