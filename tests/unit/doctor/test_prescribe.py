@@ -32,6 +32,19 @@ def test_vanishing_through_sigmoid_swaps_the_sigmoid_first():
     assert fitted[0].settings["new_factory"] == "elu"
     relu = fit_to_model(prescriptions("vanishing gradients"), "vanishing gradients", {"relu": 10})
     assert components(relu)[0] == ("init", None)  # a ReLU net keeps the init first
+    tanh = fit_to_model(prescriptions("vanishing gradients"), "vanishing gradients", {"tanh": 10})
+    assert components(tanh)[0] == ("init", None)  # tanh passes slope 1 at 0: the redraw first
+    assert ("replace_activations", "tanh") in components(tanh)  # the swap is still offered, later
+
+
+def test_a_symptom_from_the_first_step_adds_a_redraw_where_the_calibration_put_it():
+    dead = prescriptions("dead units", from_start=True)
+    assert dead[0].component == "init" and dead[1:] == prescriptions("dead units")
+    saturated = prescriptions("saturation", from_start=True)
+    assert [p.component for p in saturated[:2]] == ["insert_norm_before_activations", "init"]
+    assert saturated[1].settings == {"scheme": "xavier"}
+    assert prescriptions("saturation") == saturated[:1] + saturated[2:]
+    assert prescriptions("massive activations")[0].component == "layernorm_scaling"
 
 
 def test_saturation_names_the_saturating_activation():

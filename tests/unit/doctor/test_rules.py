@@ -365,8 +365,10 @@ def test_saturation_needs_bounded_outputs_with_rms_at_point_nine(rms, peak, foun
         f = got["saturation"]
         assert (f.layers, f.onset_step) == (("blocks.0",), 5)
         assert f.prescriptions[0].component == "insert_norm_before_activations"  # saturated in training
-        values["act_rms"][:, 0] = rms  # saturated from the first step: the init comes first
-        assert symptoms(rows(values))["saturation"].prescriptions[0].settings == {"scheme": "xavier"}
+        values["act_rms"][:, 0] = rms  # saturated from the first step: a Glorot redraw right after the norm
+        ranked = symptoms(rows(values))["saturation"].prescriptions
+        assert ranked[0].component == "insert_norm_before_activations"
+        assert ranked[1].settings == {"scheme": "xavier"}
 
 
 def test_saturation_reads_each_output_range_mapped_onto_plus_minus_one():
