@@ -11,7 +11,9 @@ Student-t interval of the per-seed differences, ``layerwise.studies._stats``):
 - ``symptom gone, no gain shown`` / ``not fixed``: neither; the symptom is gone in every seed, or not;
 - ``not applicable``: the remedy cannot be applied to this model automatically (and why);
 - ``not judged``: the baseline re-run shows the symptom in no seed (the recipe does not reproduce
-  the run), so there is nothing for a remedy to remove; nothing else is re-run.
+  the run), so there is nothing for a remedy to remove, or its held-out loss is not finite even
+  before training (the loss itself returns NaN or Inf), so there is no scale to compare on;
+  nothing else is re-run.
 
 The target metric is the held-out loss at the end, capped at that of the untrained network: a
 run that diverged (non-finite) or ended worse than it started scores "no better than not
@@ -109,10 +111,10 @@ def verify(recipe: Recipe | str, diagnosis: Diagnosis | None = None, *, seeds: S
                           [_has(d, target.symptom) for d in runs])
     starts = {seed: _last_healthy(out / f"baseline-s{seed}", run, target) if every else SCRATCH
               for seed, run in zip(seeds, runs, strict=True)}
+    unjudged = _unjudged(result)
     for rank, p in enumerate(target.prescriptions[:top_k], 1):
-        if not any(result.reproduced):
-            result.checks.append(Check(p, "not judged", reason=f"no baseline re-run shows {target.symptom}: "
-                                       "the recipe does not reproduce the diagnosed run"))
+        if unjudged:
+            result.checks.append(Check(p, "not judged", reason=unjudged))
             continue
         say(f"prescription {rank}: {p.component}")
         folder = out / f"rx{rank}-{p.component}"
@@ -143,6 +145,17 @@ def _last_healthy(run: Path, diagnosis: Diagnosis, target: Finding) -> tuple[int
     onset = next((f.onset_step for f in diagnosis.findings if f.symptom == target.symptom), target.onset_step)
     before = [(step, path) for step, path in checkpoints(run).items() if step <= (onset or 0)]
     return max(before) if before else SCRATCH
+
+
+def _unjudged(result: Verification) -> str:
+    """Why no prescription can be judged on these baselines ("" when they can)."""
+    if not any(result.reproduced):
+        return f"no baseline re-run shows {result.symptom}: the recipe does not reproduce the diagnosed run"
+    broken = [s for s, v in zip(result.seeds, result.baseline, strict=True) if not math.isfinite(v)]
+    if broken:
+        return (f"the held-out loss is not finite even before training (seeds {broken}): the loss itself "
+                "returns NaN or Inf, so no remedy can be scored on it; fix the loss, then verify")
+    return ""
 
 
 def _target(diagnosis: Diagnosis) -> Finding:

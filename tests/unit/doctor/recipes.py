@@ -66,3 +66,10 @@ def nan_batch(seed: int) -> Setup:
 
     setup.batch = batch
     return setup
+
+
+def nan_loss(seed: int) -> Setup:
+    """A loss that is NaN whatever the model does (a broken hand-written loss)."""
+    setup = _setup(seed, lr=0.05, steps=20)
+    setup.loss_fn = lambda out, y: F.cross_entropy(out, y) * float("nan")
+    return setup

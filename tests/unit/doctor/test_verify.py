@@ -85,6 +85,15 @@ def test_a_recipe_that_does_not_reproduce_the_symptom_is_not_judged(tmp_path):
     assert sorted(q.name for q in tmp_path.iterdir()) == ["baseline-s0", "baseline-s1", "verification.json"]
 
 
+def test_a_loss_that_is_never_finite_leaves_every_remedy_not_judged(tmp_path):
+    p = Prescription("skip_nonfinite", {}, "")
+    v = verify(recipes.nan_loss, seeds=(0, 1), top_k=1, out=tmp_path)
+    assert v.symptom == "non-finite values" and v.reproduced == [True, True]
+    assert [c.verdict for c in v.checks] == ["not judged"]
+    assert "not finite even before training (seeds [0, 1])" in v.checks[0].reason
+    assert p.component == v.checks[0].prescription.component
+
+
 def test_a_healthy_diagnosis_has_nothing_to_verify(tmp_path):
     with pytest.raises(ValueError, match="nothing to verify"):
         verify(recipes.dead, Diagnosis("ok"), seeds=(0, 1), out=tmp_path)
