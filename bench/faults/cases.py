@@ -46,6 +46,15 @@ decay of 100 on the last block's parameter group, distillation from an untrained
 raw rows only (seeds 0-2), as the comment beside each says. With them, 6 healthy configurations (a
 wider 3-block CNN under momentum, a width-64 GPT and ViT, a GELU MLP under momentum, and two runs with
 two agreeing losses: a focal loss, a Brier score), checked likewise.
+``held_out6``: 15 recipes added 2026-12-03 (second session, later; one per class), declared held out before
+any doctor run on them (120 injection recipes in all), each a mechanism its class had not used, mixed over
+the MLP, CNN, GPT and ViT: a gradient-scaling layer at 1e-3 on the main path, images rescaled to 0-255 twice,
+a mean subtracted in the wrong unit, a batch of padding alone, a shard in another vocabulary, one
+patch-embedding channel x1e3, a sign update at SGD's learning rate, the loss divided by the data set's size,
+an accumulation count beyond the run, batch-norm gains initialised to 10 before tanh, AdamW's decay with its
+sign flipped, a relative-position attention bias at std 10, skip connections scaled by 0.1, residual gates
+started at -10, an auxiliary loss subtracted instead of added; checked on raw rows only (seeds 0-2), as the
+comment beside each says.
 """
 
 from __future__ import annotations
@@ -127,6 +136,7 @@ DEPTH = ("layernorm_scaling", "norm_placement")
 CONFLICT = ("pcgrad", "samgs", "gcond")
 
 C, H, H2, H3, H4, H5 = Case, "held_out", "held_out2", "held_out3", "held_out4", "held_out5"
+H6 = "held_out6"
 INJECTED: list[Case] = [
     # vanishing gradients
     C("vanish/mlp-sigmoid-deep", R("mlp", inj.Activation("sigmoid"), depth=10, init="xavier"),
@@ -160,6 +170,13 @@ INJECTED: list[Case] = [
       R("mlp", *(inj.Constraint(f"blocks.{i}.linear", inj.max_norm("weight", 0.25)) for i in range(8)),
         depth=8, act="tanh", init="xavier"),
       "vanishing gradients", (0, 3), 0, VANISH, H5),
+    # a gradient-scaling layer (a gradient-reversal layer's lambda, at 1e-3, left on the main path) after
+    # block 2 of a 6-block MLP of width 96: grad_norm of blocks 0-2 7e-4-2e-3 vs blocks 3-5's 0.46-1.5 from
+    # step 0 to the end (seeds 0-2); the loss still falls, 2.5-2.6 -> 0.36-0.63 (the upper blocks learn). No
+    # model-side remedy removes the layer
+    C("vanish/mlp6-gradient-scale-1e-3-after-block2",
+      R("mlp", edit(0, "blocks.2", inj.gradient_scale(1e-3)), depth=6, width=96),
+      "vanishing gradients", (0, 2), 0, (), H6),
     # exploding gradients
     C("explode/mlp-lr-jump", R("mlp", inj.LR(60, 40.0)), "exploding gradients", (0, 3), 61, EXPLODE,
       also=("non-finite values",)),
@@ -188,6 +205,11 @@ INJECTED: list[Case] = [
     # 2.2-3.4 at step 38 and 160-264 at 40 (seed 2); the loss NaN at step 53, 52, 44
     C("explode/vit-sgd-lr-range-test-left-on", R("vit", inj.ExponentialLR(1.1), opt="sgd", lr=0.05),
       "exploding gradients", (0, 2), 0, EXPLODE, H5, also=("non-finite values",)),
+    # images rescaled to 0-255 a second time (inputs x255) into a 6-block ReLU MLP under SGD: grad norms
+    # 2.7e2-9e2 at step 0, 3.8e6-1.3e8 at step 1 in every block, NaN at step 2 (loss 120-294 at step 0, NaN at
+    # step 2-3) (seeds 0-2)
+    C("explode/mlp6-inputs-x255", R("mlp", inj.Batch(0, inj.scale_inputs(255.0)), depth=6),
+      "exploding gradients", (0, 5), 0, EXPLODE, H6, also=("non-finite values",)),
     # dead units
     C("dead/mlp-block2-at-60", R("mlp", edit(60, "blocks.2.linear", inj.fill("bias", -50.0))),
       "dead units", (2, 2), 60, DEAD),
@@ -217,6 +239,11 @@ INJECTED: list[Case] = [
     # 70, 2.30 from 80 on (seeds 0-2)
     C("dead/mlp6-unsigned-l1-decay-from-50", R("mlp", inj.UnsignedL1Decay(0.05, 50), depth=6),
       "dead units", (0, 5), 50, DEAD, H5),
+    # the inputs minus 8 (the raw 0-16 pixel mean subtracted from images already in [0, 1]) into the ReLU MLP:
+    # dead_fraction 0.36-0.45 in block 0 at step 0, 1.0 from step 30 to the end, blocks 1-3 0.77-0.98 from
+    # step 30 on (healthy 0.05-0.2); block 0's grad norm exactly 0 from step 60; loss 9-21 -> 2.30 (seeds 0-2)
+    C("dead/mlp-inputs-minus-8", R("mlp", inj.Batch(0, inj.shift_inputs(-8.0))), "dead units", (0, 3), 0,
+      DEAD, H6),
     # non-finite values
     C("nonfinite/mlp-nan-batch", R("mlp", inj.Batch(70, inj.nan_inputs, 71)), "non-finite values",
       (0, 0), 70, BAD_BATCH),
@@ -242,6 +269,12 @@ INJECTED: list[Case] = [
     # rows are non-finite); every batch is hit
     C("nonfinite/gpt-hand-written-kl-one-hot", R("gpt", inj.HandWrittenKL()), "non-finite values", None, 0,
       CORRUPT, H5),
+    # one batch of padding alone at step 60 (every target the ignore index -100): the cross-entropy's mean
+    # over no targets is 0 / 0: loss NaN at step 60 and the run stops, every grad norm exactly 0 (loss 3.0-3.1
+    # at step 59) (seeds 0-2). A model-level fault (no layer's rows are non-finite); skipping that step avoids
+    # it
+    C("nonfinite/gpt-padding-only-batch", R("gpt", inj.Batch(60, inj.padding_only, 61)), "non-finite values",
+      None, 60, BAD_BATCH, H6),
     # loss spike
     C("spike/mlp-lr-burst", R("mlp", inj.LR(80, 20.0, 85)), "loss spike", None, 81, SPIKE),
     C("spike/cnn-one-label-shard", R("cnn", inj.Batch(70, inj.one_label(3), 76)), "loss spike", None, 70,
@@ -266,6 +299,11 @@ INJECTED: list[Case] = [
     C("spike/mlp3-wide-transposed-shard",
       R("mlp", inj.Batch(100, inj.transposed_images, 106), width=128, depth=3),
       "loss spike", None, 100, SPIKE, H5),
+    # steps 60-65 draw a shard encoded with another vocabulary (every token id + 1 mod 32, inputs and targets
+    # alike) on the GPT: loss 3.0-3.1 at step 59, 3.73-3.79 at 60 (above the untrained 3.47), 3.5-3.7 to step
+    # 65, 3.2-3.3 at 66-70 and 3.1-3.2 by 74 (seeds 0-2)
+    C("spike/gpt-shard-other-vocabulary", R("gpt", inj.Batch(60, inj.shifted_vocabulary(1, 32), 66)),
+      "loss spike", None, 60, SPIKE, H6),
     # massive activations (one channel of one position, carried by the residual stream)
     C("massive/gpt-position0", R("gpt", edit(30, "pos_emb", inj.poke("weight", 1e3, 5))),
       "massive activations", (0, 2), 30, MASSIVE),
@@ -293,6 +331,12 @@ INJECTED: list[Case] = [
     # falls (2.2 -> 1.3-1.7) (seeds 0-2)
     C("massive/vit-missing-value-sentinel", R("vit", inj.Batch(40, inj.hot_pixel(-999.0))),
       "massive activations", (0, 2), 40, MASSIVE, H5),
+    # one output channel (5) of the ViT's patch embedding x1e3 at step 40 (one channel restored in another
+    # scale): act_max_median of blocks 0-2 3.4-8 at steps 30-39, 3.6e2-1.8e3 at 40, 1.4e2-5.3e2 at 99; act_rms
+    # 0.1-0.5 -> 2.8-6.7; the loss still falls (2.3 -> 1.6-1.9) (seeds 0-2)
+    C("massive/vit-patch-channel-x1e3-at-40",
+      R("vit", edit(40, "patch_emb", inj.scale_row("weight", 5, 1e3))), "massive activations", (0, 2), 40,
+      MASSIVE, H6),
     # update too large / too small (optimizer configuration)
     C("update-large/mlp-adam-lr-0.05", R("mlp", opt="adam", lr=0.05), "update too large", (0, 3), 0, LARGE),
     C("update-large/cnn-adam-lr-0.2", R("cnn", opt="adam", lr=0.2), "update too large", (0, 2), 0, LARGE, H),
@@ -321,6 +365,11 @@ INJECTED: list[Case] = [
     # (seeds 0-2)
     C("update-large/cnn-grads-rescaled-to-5", R("cnn", inj.NormalisedGradients(5.0)), "update too large",
       (0, 2), 0, LARGE, H5),
+    # a sign update (Lion-style) at a learning rate meant for SGD (0.01) on the ViT: update_ratio 0.14 at step
+    # 0, 0.13 at 5, 0.075-0.1 at the end (healthy ViT 7e-3-3e-2); grad norms a constant 110 per block (every
+    # entry +-1); the loss still falls, 2.3 -> 1.3-1.4 (seeds 0-2)
+    C("update-large/vit-sgd-sign-gradients", R("vit", inj.SignGradients(), opt="sgd", lr=0.01),
+      "update too large", (0, 2), 0, LARGE, H6),
     C("update-small/mlp-sgd-lr-1e-5", R("mlp", lr=1e-5), "update too small", (0, 3), 0, SMALL,
       also=("no progress",)),
     C("update-small/gpt-adam-lr-1e-6", R("gpt", lr=1e-6), "update too small", (0, 2), 0, SMALL, H,
@@ -345,6 +394,11 @@ INJECTED: list[Case] = [
     # stuck at 3.30-3.33 from step 40 (healthy GPT ends at 2.91-2.98) (seeds 0-2)
     C("update-small/gpt-per-batch-exponential-decay", R("gpt", inj.ExponentialLR(0.9)), "update too small",
       (0, 2), 0, SMALL, H5, also=("no progress",)),
+    # the loss divided by the data set's size (1797) instead of averaged over the batch alone, under SGD on a
+    # 6-block MLP of width 96: update_ratio 1e-6-3.4e-6 in every block all run (healthy MLP 2e-3-6e-3), grad
+    # norms 3e-4-8e-4; the logged loss 1.4e-3 throughout (2.5 x 1/1797: flat) (seeds 0-2)
+    C("update-small/mlp6-loss-over-dataset-size", R("mlp", inj.ScaleLoss(1 / 1797), depth=6, width=96),
+      "update too small", (0, 5), 0, SMALL, H6, also=("no progress",)),
     # no progress (data/label faults; a learning rate of 0)
     C("stall/mlp-shuffled-labels", R("mlp", inj.Batch(0, inj.shuffled_labels(10))), "no progress", None, 0,
       NO_SIGNAL),
@@ -369,6 +423,11 @@ INJECTED: list[Case] = [
     # remedy reaches the update
     C("stall/vit4-zero-grad-before-step", R("vit", inj.ZeroGradBeforeStep(), n_layer=4), "no progress", None,
       0, (), H5, also=("update too small",)),
+    # gradient accumulation over 1000 batches in a 100-step GPT run (a count given in samples): the optimizer
+    # never steps: no update_ratio row, grad norms accumulating 0.3-0.5 -> 8-13 at step 50 -> 15-23 at 99;
+    # loss 3.47-3.49 throughout (seeds 0-2). No model-side remedy reaches the update
+    C("stall/gpt-accumulation-1000-steps", R("gpt", inj.Accumulate(1000)), "no progress", None, 0, (), H6,
+      also=("update too small",)),
     # saturation
     C("saturation/mlp-tanh-std1", R("mlp", act="tanh", init=1.0), "saturation", (0, 3), 0, SATURATE),
     C("saturation/mlp-sigmoid-std2", R("mlp", inj.Activation("sigmoid"), init=2.0), "saturation", (0, 3), 0,
@@ -399,6 +458,13 @@ INJECTED: list[Case] = [
     C("saturation/cnn-tanh-no-bn-negative-weight-decay",
       R("cnn", inj.NoBatchNorm(), inj.Activation("tanh"), inj.OptimizerSetting("weight_decay", -0.5)),
       "saturation", (0, 2), 0, SATURATE, H5),
+    # a tanh CNN whose batch-norm gains are initialised to 10 (instead of 1) in all 3 blocks: act_rms
+    # 0.96-0.98 and act_max 1.0 in every block from step 0 to the end; the loss still falls, 2.3 -> 1.0-1.3
+    # (seeds 0-2)
+    C("saturation/cnn-tanh-bn-gain-10",
+      R("cnn", inj.Activation("tanh"),
+        *(edit(0, f"blocks.{i}.bn", inj.fill("weight", 10.0)) for i in range(3))),
+      "saturation", (0, 2), 0, SATURATE, H6),
     # attention-logit growth
     C("logits/gpt-lr-10x", R("gpt", lr=3e-2), "attention-logit growth", (0, 2), 0, LOGITS),
     C("logits/vit-lr-jump-30x", R("vit", inj.LR(50, 30.0)), "attention-logit growth", (0, 2), 51, LOGITS, H),
@@ -423,6 +489,13 @@ INJECTED: list[Case] = [
     # 0.09-0.23 (healthy 0.7-1.06) (seeds 0-2)
     C("logits/vit128-missing-attention-scale", R("vit", inj.MissingAttentionScale(), d_model=128),
       "attention-logit growth", (0, 2), 0, LOGITS, H5, also=("attention-entropy collapse",)),
+    # AdamW's decoupled weight decay at -10 (the decay's sign flipped: w x 1.03 every step) on the GPT:
+    # attn_logit_max 0.05-0.07 at step 0, 1.3-2.5 at 20, 43-69 at 50, 2.8e3-6.9e3 at 90 in all 3 blocks;
+    # entropy 1.9 -> 0.3-0.7 at 50 and 0.002-0.03 at 90; the loss rises to 4.3 (seeds 0-2)
+    C("logits/gpt-adamw-negative-decay",
+      R("gpt", inj.OptimizerSetting("decoupled_weight_decay", True),
+        inj.OptimizerSetting("weight_decay", -10.0)),
+      "attention-logit growth", (0, 2), 0, LOGITS, H6, also=("attention-entropy collapse",)),
     # attention-entropy collapse
     C("entropy/gpt-qk-scale-block2", R("gpt", edit(30, "blocks.2.attn", inj.qk_scale(30.0))),
       "attention-entropy collapse", (2, 2), 30, LOGITS, also=("attention-logit growth",)),
@@ -456,6 +529,12 @@ INJECTED: list[Case] = [
     # token (seeds 0-2). No model-side remedy widens a mask
     C("entropy/gpt-window-1-attention", R("gpt", inj.LocalWindow(1)), "attention-entropy collapse", (0, 2), 0,
       (), H5),
+    # a fixed relative-position attention bias per head and (query, key) pair drawn with std 10 (a bias table
+    # loaded in the wrong scale) in every block of the ViT: attn_entropy 0.36-0.39 nats in every block from
+    # step 0 to the end (max ln 17 = 2.83; healthy 2.2-2.8), attn_logit_max 41-44; the loss still falls, 2.3
+    # -> 0.42-0.61 (seeds 0-2). No model-side remedy rescales a fixed bias
+    C("entropy/vit-position-bias-std10", R("vit", inj.PositionBias(10.0)), "attention-entropy collapse",
+      (0, 2), 0, (), H6, also=("attention-logit growth",)),
     # rank collapse
     C("rank/vit-uniform-attention-block1",
       R("vit", edit(40, "blocks.1.attn", inj.uniform_attention(300.0), True)), "rank collapse", (1, 2), 40,
@@ -491,6 +570,12 @@ INJECTED: list[Case] = [
     # pooling
     C("rank/vit-tokens-pooled-before-blocks", R("vit", edit(0, "drop", inj.pooled_tokens)), "rank collapse",
       (0, 2), 0, (), H5),
+    # blocks 1-3 of a 4-block ViT with their skip connections scaled by 0.1 (alpha * x + branch, a residual
+    # scale set below 1): token_spread of blocks 1-3 0.35-0.65 / 0.04-0.08 / 0.004-0.006 at step 0, <= 0.016 /
+    # 5e-4 / 1e-5 from step 30 on (block 0 0.13-0.23); loss flat at 2.29-2.32 (seeds 0-2)
+    C("rank/vit4-skip-x0.1-blocks1-3",
+      R("vit", *(edit(0, f"blocks.{i}", inj.scaled_skip(0.1)) for i in (1, 2, 3)), n_layer=4),
+      "rank collapse", (1, 3), 0, RANK, H6),
     # unused depth
     C("depth/gpt-block2-zeroed", R("gpt", edit(20, "blocks.2.attn.proj", inj.zero_all, True),
                                    edit(20, "blocks.2.mlp.proj", inj.zero_all, True)),
@@ -525,6 +610,11 @@ INJECTED: list[Case] = [
     C("depth/gpt4-last-block-decay-100",
       R("gpt", inj.GroupSetting("blocks.3.", "weight_decay", 100.0), n_layer=4),
       "unused depth", (3, 3), 0, DEPTH, H5),
+    # blocks 2-3 of a 4-block GPT behind gated residuals (x + sigmoid(g) (block(x) - x)) whose gate starts at
+    # -10 (highway networks advise -1 to -3): block_contrib of blocks 2-3 2e-5 at step 0 and 8e-6-1.4e-5 from
+    # step 50 on vs blocks 0-1's 0.46-3.3; loss 3.47 -> 2.90-2.97 (seeds 0-2)
+    C("depth/gpt4-gates-minus-10-blocks2-3", R("gpt", inj.GatedResidual((2, 3), -10.0), n_layer=4),
+      "unused depth", (2, 3), 0, DEPTH, H6),
     # gradient conflict (two named losses trained on their sum; train() logs their per-layer conflict)
     C("conflict/mlp-shifted-labels", R("mlp", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
     C("conflict/vit-shifted-labels", R("vit", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
@@ -546,6 +636,11 @@ INJECTED: list[Case] = [
     # negative on every probe in all 3 blocks (medians -0.51..-0.76) (seeds 0-2)
     C("conflict/cnn-untrained-teacher", R("cnn", inj.UntrainedTeacher()), "gradient conflict", None, 0,
       CONFLICT, H5),
+    # an auxiliary loss subtracted instead of added (-0.5 x label-smoothed cross-entropy on the same labels)
+    # beside the MLP's task: cos_min -1.0 at step 10, -0.99 at 50, -0.97..-0.98 at 110, -0.82..-0.97 at 140 in
+    # all 4 blocks, at most -0.42 on every probe (seeds 0-2); the summed loss falls below 0
+    C("conflict/mlp-auxiliary-sign-flipped", R("mlp", inj.LabelSmoothingAuxiliary(-0.5)), "gradient conflict",
+      None, 0, CONFLICT, H6),
 ]
 
 HEALTHY: list[Case] = [

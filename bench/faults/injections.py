@@ -490,7 +490,8 @@ class LeftOut:
 class LabelSmoothingAuxiliary:
     """A second named loss beside the task: ``weight`` times the cross-entropy with label smoothing
     ``smoothing`` (Szegedy et al. 2016, arXiv:1512.00567) on the same labels, an objective that agrees
-    with the task's; ``doctor.train`` logs their per-layer conflict."""
+    with the task's; ``doctor.train`` logs their per-layer conflict. A negative ``weight`` subtracts it (an
+    auxiliary loss added with its sign flipped), an objective that opposes the task's."""
 
     weight: float = 0.3
     smoothing: float = 0.1
@@ -756,3 +757,142 @@ class BrierAuxiliary:
             return {"task": task(out, y), "brier": w * (logits.softmax(-1) - target).pow(2).sum(-1).mean()}
 
         setup.loss_fn = both
+
+
+# -- held_out6 helpers ----------------------------------------------------------------------------
+
+def gradient_scale(factor: float) -> Callable[[nn.Module], None]:
+    """The module's output unchanged forward and its gradient times ``factor`` backward (a kept forward
+    hook: a gradient-scaling layer, as a gradient-reversal layer's ``lambda`` (Ganin and Lempitsky 2015,
+    arXiv:1409.7495) left on the main path at a small value): everything below it learns ``factor`` times
+    slower."""
+    def hook(_m, _inputs, out):
+        return out * factor + out.detach() * (1 - factor)
+
+    def fn(m: nn.Module) -> None:
+        m.register_forward_hook(hook)
+    return fn
+
+
+def shift_inputs(offset: float) -> Callable:
+    """Inputs plus ``offset`` (a mean subtracted in another unit: the raw 0-16 pixel mean, 8, taken from
+    images already scaled to [0, 1])."""
+    def fn(x, y, step):
+        return x + offset, y
+    return fn
+
+
+def padding_only(x, y, step):
+    """Every target set to the ignore index -100 (a batch of padding alone): the cross-entropy's mean
+    over zero counted targets is 0 / 0 = NaN."""
+    return x, torch.full_like(y, -100)
+
+
+@dataclass(frozen=True)
+class SignGradients:
+    """Every parameter's gradient replaced by its sign as it is computed (a sign-based update, as
+    Lion's, Chen et al. 2023, arXiv:2302.06675, run at a learning rate meant for SGD)."""
+
+    def __call__(self, setup: Setup) -> None:
+        for p in setup.model.parameters():
+            p.register_hook(torch.sign)
+
+
+@dataclass(frozen=True)
+class Accumulate:
+    """Gradient accumulation over ``steps`` batches: ``optimizer.step`` and ``zero_grad`` act only every
+    ``steps``-th call (with ``steps`` beyond the run, an accumulation count given in samples, never)."""
+
+    steps: int
+
+    def __call__(self, setup: Setup) -> None:
+        opt, calls = setup.optimizer, {"step": 0, "zero_grad": 0}
+
+        def every(name: str):
+            inner = getattr(opt, name)
+
+            def call(*args, **kwargs):
+                calls[name] += 1
+                if calls[name] % self.steps == 0:
+                    return inner(*args, **kwargs)
+                return None
+
+            return call
+
+        opt.step, opt.zero_grad = every("step"), every("zero_grad")
+
+
+@dataclass(frozen=True)
+class PositionBias:
+    """A fixed additive attention bias per head and (query, key) pair drawn from N(0, ``std``^2) (a
+    relative-position bias table loaded in the wrong scale) on every attention's logits, by a kept
+    hook on the explicit path."""
+
+    std: float
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        tables: dict[tuple, torch.Tensor] = {}
+
+        def hook(_m, _inputs, out):
+            shape = tuple(out.shape[1:])
+            if shape not in tables:
+                tables[shape] = torch.randn(shape, generator=torch.Generator().manual_seed(0)) * self.std
+            return out + tables[shape]
+
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                m.logits.register_forward_hook(hook)
+
+
+def shifted_vocabulary(offset: int, vocab: int) -> Callable:
+    """Token ids of inputs and targets both moved by ``offset`` (mod ``vocab``): a shard encoded with
+    another tokenizer's vocabulary, consistent within itself but not with the rest of the data."""
+    def fn(x, y, step):
+        return (x + offset) % vocab, (y + offset) % vocab
+    return fn
+
+
+def scale_row(name: str, index: int, factor: float) -> Callable[[nn.Module], None]:
+    """Multiply row ``index`` of parameter ``name`` (one output channel) by ``factor``: one channel
+    restored from a checkpoint in another scale."""
+    def fn(m: nn.Module) -> None:
+        getattr(m, name)[index].mul_(factor)
+    return fn
+
+
+@dataclass(frozen=True)
+class GatedResidual:
+    """Blocks ``blocks`` computing ``x + sigmoid(g) * (block(x) - x)`` with a learned scalar gate ``g``
+    initialised at ``bias`` (a gated residual, as highway networks' transform gate, Srivastava et al.
+    2015, arXiv:1505.00387, whose bias is advised at -1 to -3): at -10 the gate passes 5e-5 of the block
+    and its own gradient is as small, so the block stays shut. The gates join the optimizer."""
+
+    blocks: tuple[int, ...]
+    bias: float
+
+    def __call__(self, setup: Setup) -> None:
+        gates = []
+        for i in self.blocks:
+            block = setup.model.blocks[i]
+            block.gate = nn.Parameter(torch.tensor(self.bias))
+            gates.append(block.gate)
+            block.register_forward_hook(
+                lambda m, inputs, out: inputs[0] + torch.sigmoid(m.gate) * (out - inputs[0]))
+        setup.optimizer.add_param_group({"params": gates})
+
+
+def scaled_skip(alpha: float) -> Callable[[nn.Module], None]:
+    """A pre-norm transformer block computing ``alpha * x + attn(ln1(x))`` then ``alpha * x + mlp(ln2(x))``:
+    a residual scale (as DeepNorm's, Wang et al. 2022, arXiv:2203.00555, which multiplies the skip by
+    ``alpha > 1``) set below 1, so each block shrinks the token's own representation against the
+    attention's mixture of tokens."""
+    def fn(m: nn.Module) -> None:
+        def forward(x):
+            x = alpha * x + m.attn(m.ln1(x))
+            return alpha * x + m.mlp(m.ln2(x))
+
+        m.forward = forward
+    return fn

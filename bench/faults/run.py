@@ -31,7 +31,8 @@ from layerwise.doctor import diagnose, load  # noqa: E402
 from layerwise.doctor._setup import train  # noqa: E402
 
 METHODS = ("doctor", *BASELINES)
-SPLITS = ("all", "held_out", "held_out2", "held_out3", "held_out4", "held_out5")  # then held-out splits
+SPLITS = ("all", "held_out", "held_out2", "held_out3", "held_out4", "held_out5",
+          "held_out6")  # then held-out splits
 
 
 def _as_dict(f) -> dict:
