@@ -54,7 +54,9 @@ patch-embedding channel x1e3, a sign update at SGD's learning rate, the loss div
 an accumulation count beyond the run, batch-norm gains initialised to 10 before tanh, AdamW's decay with its
 sign flipped, a relative-position attention bias at std 10, skip connections scaled by 0.1, residual gates
 started at -10, an auxiliary loss subtracted instead of added; checked on raw rows only (seeds 0-2), as the
-comment beside each says.
+comment beside each says. With them, 6 healthy configurations (a 3-block CNN at SGD lr 0.1, a 6-block GPT and
+a 5-block ViT at Adam 1e-3, a tanh MLP under Adam, and two runs with two agreeing losses: a cross-entropy at
+temperature 2, the Poly-1 term), checked likewise.
 """
 
 from __future__ import annotations
@@ -701,6 +703,27 @@ HEALTHY: list[Case] = [
     # the task and 0.3 x the Brier score on the same targets: summed loss 3.69-3.71 -> 3.21-3.30, grad growth
     # <= 2.2x, token_spread >= 0.88, cos_min median 0.83-0.88 (min 0.68)
     C("healthy/gpt-brier-aux", R("gpt", inj.BrierAuxiliary()), None, split=H5),
+    # held_out6 (checked likewise on raw rows, seeds 0-2: the loss's first tenth -> last tenth, no NaN, the
+    # largest grad norm over its step-0 value, and the class's other rows)
+    # 3 blocks (8, 16, 32) under SGD lr 0.1: loss 2.11-2.13 -> 0.17-0.20, grad growth <= 3x, dead_fraction 0
+    C("healthy/cnn3-sgd-lr0.1", R("cnn", channels=(8, 16, 32), lr=0.1), None, split=H6),
+    # 6 blocks at Adam 1e-3: loss 3.42-3.44 -> 3.10-3.14, grad growth <= 2.9x, token_spread >= 0.78, entropy
+    # >= 1.92
+    C("healthy/gpt-depth6-lr1e-3", R("gpt", n_layer=6, lr=1e-3), None, split=H6),
+    # 5 blocks at Adam 1e-3: loss 2.32 -> 1.76-1.85, grad growth <= 4.2x, token_spread >= 0.054 (seed 0's
+    # minimum; 0.076, 0.175 in seeds 1-2), entropy >= 2.0 (the width-48 ViT at 2e-3, tried first, had
+    # token_spread 0.024-0.032: not added)
+    C("healthy/vit-depth5-lr1e-3", R("vit", n_layer=5, lr=1e-3), None, split=H6),
+    # tanh, Xavier, 6 blocks at Adam 1e-3: loss 1.81-1.98 -> 0.15-0.16, grad growth <= 5.1x
+    C("healthy/mlp6-tanh-xavier-adam", R("mlp", act="tanh", init="xavier", opt="adam", lr=1e-3, depth=6),
+      None, split=H6),
+    # two losses that agree: the task and 0.3 x the cross-entropy of the logits at temperature 2 on the same
+    # labels: summed loss 2.85-2.88 -> 0.81-1.08, grad growth <= 2.7x, dead_fraction 0, cos_min median
+    # 0.97-0.98 (min 0.86)
+    C("healthy/cnn-tempered-aux", R("cnn", inj.TemperedAuxiliary()), None, split=H6),
+    # the task and the Poly-1 term (1 - p_t, weight 1) on the same targets: summed loss 4.37-4.39 ->
+    # 3.86-3.95, grad growth <= 2.3x, token_spread >= 0.88, cos_min median 0.58-0.73 (min 0.19)
+    C("healthy/gpt-poly1-aux", R("gpt", inj.PolyAuxiliary()), None, split=H6),
 ]
 
 CATALOGUE: list[Case] = INJECTED + HEALTHY

@@ -896,3 +896,42 @@ def scaled_skip(alpha: float) -> Callable[[nn.Module], None]:
 
         m.forward = forward
     return fn
+
+
+# -- held_out6 healthy multi-loss configurations --------------------------------------------------------
+
+@dataclass(frozen=True)
+class TemperedAuxiliary:
+    """A second named loss beside the task: ``weight`` times the cross-entropy of the logits divided by a
+    temperature ``temperature`` on the same labels (a softened copy of the task's objective, which agrees
+    with it); ``doctor.train`` logs their per-layer conflict."""
+
+    weight: float = 0.3
+    temperature: float = 2.0
+
+    def __call__(self, setup: Setup) -> None:
+        task, w, t = setup.loss_fn, self.weight, self.temperature
+
+        def both(out, y):
+            soft = F.cross_entropy(out.flatten(0, -2) / t, y.flatten())
+            return {"task": task(out, y), "tempered": w * soft}
+
+        setup.loss_fn = both
+
+
+@dataclass(frozen=True)
+class PolyAuxiliary:
+    """A second named loss beside the task: ``weight`` times the Poly-1 term ``1 - p_t`` (the first
+    polynomial term that PolyLoss, Leng et al. 2022, arXiv:2204.12511, adds to the cross-entropy) on the
+    same labels, an objective that agrees with the task's; ``doctor.train`` logs their conflict."""
+
+    weight: float = 1.0
+
+    def __call__(self, setup: Setup) -> None:
+        task, w = setup.loss_fn, self.weight
+
+        def both(out, y):
+            p = out.flatten(0, -2).softmax(-1).gather(-1, y.flatten()[:, None]).squeeze(-1)
+            return {"task": task(out, y), "poly1": w * (1 - p).mean()}
+
+        setup.loss_fn = both
