@@ -33,6 +33,13 @@ from layerwise.doctor._setup import train  # noqa: E402
 METHODS = ("doctor", *BASELINES)
 SPLITS = ("all", "held_out", "held_out2", "held_out3", "held_out4", "held_out5",
           "held_out6")  # then held-out splits
+# splits scored together as well: the ones no doctor or remedy-order change has seen
+POOLS = {"held_out5+6": ("held_out5", "held_out6")}
+
+
+def member(split: str, case_split: str) -> bool:
+    """Whether a case of ``case_split`` counts in the scores of ``split`` (a split, a pool or "all")."""
+    return split == "all" or case_split == split or case_split in POOLS.get(split, ())
 
 
 def _as_dict(f) -> dict:
@@ -76,8 +83,8 @@ def run(tier_name: str, *, say=print) -> list[dict]:
 def scores(rows: list[dict]) -> dict:
     cases = {c.name: c for c in CATALOGUE}
     out = {}
-    for split in SPLITS:
-        mine = [r for r in rows if split == "all" or r["split"] == split]
+    for split in (*SPLITS, *POOLS):
+        mine = [r for r in rows if member(split, r["split"])]
         if mine:
             out[split] = {m: score(mine, cases, m) for m in METHODS}
     return out
@@ -118,9 +125,8 @@ def verify_rates(verdicts: dict[str, str], seeds) -> dict:
     """The verdicts with their confirmed-fix and harm rates per split."""
     cases = {c.name: c for c in CATALOGUE}
     return {"verdicts": verdicts, "seeds": list(seeds),
-            **{split: _rates({k: v for k, v in verdicts.items() if split == "all" or cases[k].split == split},
-                             cases)
-               for split in SPLITS}}
+            **{split: _rates({k: v for k, v in verdicts.items() if member(split, cases[k].split)}, cases)
+               for split in (*SPLITS, *POOLS)}}
 
 
 def _rates(verdicts: dict[str, str], cases: dict) -> dict:

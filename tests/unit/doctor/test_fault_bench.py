@@ -144,3 +144,13 @@ def test_verify_rates_count_judged_verdicts_and_the_fixable_cases_apart():
     r = _rates({"a": "confirmed", "b": "not fixed", "c": "harm", "d": "not applicable"}, known)
     assert (r["judged"], r["confirmed_fix"], r["harm"]) == (3, pytest.approx(1 / 3), pytest.approx(1 / 3))
     assert (r["judged_fixable"], r["confirmed_fix_fixable"], r["harm_fixable"]) == (2, 0.5, 0.5)
+
+
+def test_a_pool_scores_its_splits_together_and_nothing_else():
+    from faults.run import POOLS, member
+
+    assert member("all", "tuned") and member("held_out5", "held_out5")
+    assert not member("held_out5", "held_out6")
+    assert POOLS["held_out5+6"] == ("held_out5", "held_out6")
+    assert member("held_out5+6", "held_out5") and member("held_out5+6", "held_out6")
+    assert not member("held_out5+6", "held_out4") and not member("held_out5+6", "tuned")
