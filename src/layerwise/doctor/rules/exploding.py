@@ -96,7 +96,6 @@ def check(s: Signals) -> Finding | None:
                 "peak_growth": peak, "threshold": GROWTH, "layer_ratio_at_onset": spread}
     ranked, onset = prescriptions("exploding gradients"), int(m.steps[start])
     first_update = _first_update(s)
-    step_jump = _step_jump(s, onset)
     if start < FROM_START and first_update is not None and first_update > UPDATE_BOUND:
         evidence.update(detected_step=onset, first_update_ratio=first_update)
         onset = int(m.steps[0])
@@ -104,7 +103,7 @@ def check(s: Signals) -> Finding | None:
                                      f"the first update was already {first_update:.2g} of the weight norm: "
                                      f"the step size was too large from the start; to bring it to "
                                      f"{UPDATE_BOUND / 10:g}")
-    elif step_jump is not None:
+    elif (step_jump := _step_jump(s, onset)) is not None:
         evidence["effective_lr_jump"], evidence["update_ratio_at_jump"] = step_jump
         ranked = learning_rate_first(ranked, 1 / step_jump[0], f"the update per unit gradient jumped "
                                      f"{step_jump[0]:.0f}x just before: the step size set off the growth; "

@@ -10,8 +10,9 @@ RMS >= 0.9, at least 47% of the entries lie in the outer tenth of the range at e
 (Chebyshev-style bound: P(h^2 >= 0.64) >= (0.81 - 0.64) / (1 - 0.64)); the mapped mean square
 comes from the raw mean and RMS, E[h'^2] = (4 E[h^2] - 4 (lo + hi) E[h] + (lo + hi)^2) / (hi - lo)^2,
 so a sigmoid pinned at 0 and 1 is seen as a tanh at -1 and +1 is. Without recorded ranges (an
-older run), the layers bounded by 1 (``act_max`` <= 1) are read as tanh-like. Saturated from the
-first logged step points at the initial scale: Glorot init (Glorot & Bengio, 2010) comes first.
+older run), the layers bounded by 1 (``act_max`` <= 1) are read as tanh-like. A norm before the
+activation is prescribed first; saturated from the first logged step points at the initial scale
+too, so Glorot init (Glorot & Bengio, 2010) comes second there (``_prescribe.FROM_START``).
 """
 
 from __future__ import annotations
