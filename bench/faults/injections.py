@@ -255,6 +255,17 @@ class ScaleWeights:
                     m.weight.mul_(self.factor)
 
 
+def beside_task(setup: Setup, name: str, term: Callable) -> None:
+    """The setup's loss made two named losses: the task's own and ``name``, ``term(out, y)``
+    (trained on their sum; ``doctor.train`` logs their per-layer conflict)."""
+    task = setup.loss_fn
+
+    def both(out, y):
+        return {"task": task(out, y), name: term(out, y)}
+
+    setup.loss_fn = both
+
+
 @dataclass(frozen=True)
 class CopyTargets:
     """A GPT's second named loss on targets one position behind (the current token instead of
@@ -263,11 +274,7 @@ class CopyTargets:
 
     def __call__(self, setup: Setup) -> None:
         task = setup.loss_fn
-
-        def both(out, y):
-            return {"task": task(out, y), "copy": task(out[:, 1:], y[:, :-1])}
-
-        setup.loss_fn = both
+        beside_task(setup, "copy", lambda out, y: task(out[:, 1:], y[:, :-1]))
 
 
 @dataclass(frozen=True)
@@ -280,11 +287,7 @@ class TwoLosses:
 
     def __call__(self, setup: Setup) -> None:
         task, k = setup.loss_fn, self.classes
-
-        def both(out, y):
-            return {"task": task(out, y), "shifted": task(out, (y + 1) % k)}
-
-        setup.loss_fn = both
+        beside_task(setup, "shifted", lambda out, y: task(out, (y + 1) % k))
 
 
 # -- held_out3 helpers ----------------------------------------------------------------------------
@@ -312,12 +315,7 @@ class ConfidencePenalty:
     the task sharpens the predictions; ``doctor.train`` logs their per-layer conflict."""
 
     def __call__(self, setup: Setup) -> None:
-        task = setup.loss_fn
-
-        def both(out, y):
-            return {"task": task(out, y), "uniform": -out.log_softmax(-1).mean()}
-
-        setup.loss_fn = both
+        beside_task(setup, "uniform", lambda out, y: -out.log_softmax(-1).mean())
 
 
 def bypass(m: nn.Module) -> None:
@@ -428,11 +426,7 @@ class GroupLR:
     factor: float
 
     def __call__(self, setup: Setup) -> None:
-        opt, named = setup.optimizer, list(setup.model.named_parameters())
-        lr = opt.defaults["lr"]
-        groups = [{"params": [p for n, p in named if self.part not in n]},
-                  {"params": [p for n, p in named if self.part in n], "lr": lr * self.factor}]
-        setup.optimizer = type(opt)(groups, **opt.defaults)
+        GroupSetting(self.part, "lr", setup.optimizer.defaults["lr"] * self.factor)(setup)
 
 
 def no_skip(m: nn.Module) -> None:
@@ -452,12 +446,8 @@ class LogitPenalty:
     weight: float
 
     def __call__(self, setup: Setup) -> None:
-        task, w = setup.loss_fn, self.weight
-
-        def both(out, y):
-            return {"task": task(out, y), "logit_l2": w * out.pow(2).mean()}
-
-        setup.loss_fn = both
+        w = self.weight
+        beside_task(setup, "logit_l2", lambda out, y: w * out.pow(2).mean())
 
 
 def class_sorted(flat: bool) -> Callable:
@@ -497,13 +487,9 @@ class LabelSmoothingAuxiliary:
     smoothing: float = 0.1
 
     def __call__(self, setup: Setup) -> None:
-        task, w, eps = setup.loss_fn, self.weight, self.smoothing
-
-        def both(out, y):
-            smooth = F.cross_entropy(out.flatten(0, -2), y.flatten(), label_smoothing=eps)
-            return {"task": task(out, y), "smoothed": w * smooth}
-
-        setup.loss_fn = both
+        w, eps = self.weight, self.smoothing
+        beside_task(setup, "smoothed",
+                    lambda out, y: w * F.cross_entropy(out.flatten(0, -2), y.flatten(), label_smoothing=eps))
 
 
 @dataclass(frozen=True)
@@ -515,12 +501,8 @@ class MarginAuxiliary:
     weight: float = 0.3
 
     def __call__(self, setup: Setup) -> None:
-        task, w = setup.loss_fn, self.weight
-
-        def both(out, y):
-            return {"task": task(out, y), "margin": w * F.multi_margin_loss(out.flatten(0, -2), y.flatten())}
-
-        setup.loss_fn = both
+        w = self.weight
+        beside_task(setup, "margin", lambda out, y: w * F.multi_margin_loss(out.flatten(0, -2), y.flatten()))
 
 
 # -- held_out5 helpers ----------------------------------------------------------------------------
@@ -621,20 +603,19 @@ class UntrainedTeacher:
         import copy
 
         teacher = copy.deepcopy(setup.model).requires_grad_(False).eval()
-        task, w, seen = setup.loss_fn, self.weight, []
+        w, seen = self.weight, []
 
         def remember(_m, args):
             seen[:] = [args[0]]
 
         setup.model.register_forward_pre_hook(remember)
 
-        def both(out, y):
+        def distill(out, y):
             with torch.no_grad():
                 target = teacher(seen[0]).flatten(0, -2).softmax(-1)
-            kd = F.kl_div(out.flatten(0, -2).log_softmax(-1), target, reduction="batchmean")
-            return {"task": task(out, y), "distill": w * kd}
+            return w * F.kl_div(out.flatten(0, -2).log_softmax(-1), target, reduction="batchmean")
 
-        setup.loss_fn = both
+        beside_task(setup, "distill", distill)
 
 
 @dataclass(frozen=True)
@@ -730,14 +711,13 @@ class FocalAuxiliary:
     gamma: float = 2.0
 
     def __call__(self, setup: Setup) -> None:
-        task, w, gamma = setup.loss_fn, self.weight, self.gamma
+        w, gamma = self.weight, self.gamma
 
-        def both(out, y):
+        def focal(out, y):
             logp = out.flatten(0, -2).log_softmax(-1).gather(-1, y.flatten()[:, None]).squeeze(-1)
-            focal = -((1 - logp.exp()) ** gamma * logp).mean()
-            return {"task": task(out, y), "focal": w * focal}
+            return w * -((1 - logp.exp()) ** gamma * logp).mean()
 
-        setup.loss_fn = both
+        beside_task(setup, "focal", focal)
 
 
 @dataclass(frozen=True)
@@ -749,14 +729,14 @@ class BrierAuxiliary:
     weight: float = 0.3
 
     def __call__(self, setup: Setup) -> None:
-        task, w = setup.loss_fn, self.weight
+        w = self.weight
 
-        def both(out, y):
+        def brier(out, y):
             logits = out.flatten(0, -2)
             target = F.one_hot(y.flatten(), logits.shape[-1]).float()
-            return {"task": task(out, y), "brier": w * (logits.softmax(-1) - target).pow(2).sum(-1).mean()}
+            return w * (logits.softmax(-1) - target).pow(2).sum(-1).mean()
 
-        setup.loss_fn = both
+        beside_task(setup, "brier", brier)
 
 
 # -- held_out6 helpers ----------------------------------------------------------------------------
@@ -910,13 +890,9 @@ class TemperedAuxiliary:
     temperature: float = 2.0
 
     def __call__(self, setup: Setup) -> None:
-        task, w, t = setup.loss_fn, self.weight, self.temperature
-
-        def both(out, y):
-            soft = F.cross_entropy(out.flatten(0, -2) / t, y.flatten())
-            return {"task": task(out, y), "tempered": w * soft}
-
-        setup.loss_fn = both
+        w, t = self.weight, self.temperature
+        beside_task(setup, "tempered",
+                    lambda out, y: w * F.cross_entropy(out.flatten(0, -2) / t, y.flatten()))
 
 
 @dataclass(frozen=True)
@@ -928,10 +904,10 @@ class PolyAuxiliary:
     weight: float = 1.0
 
     def __call__(self, setup: Setup) -> None:
-        task, w = setup.loss_fn, self.weight
+        w = self.weight
 
-        def both(out, y):
+        def poly1(out, y):
             p = out.flatten(0, -2).softmax(-1).gather(-1, y.flatten()[:, None]).squeeze(-1)
-            return {"task": task(out, y), "poly1": w * (1 - p).mean()}
+            return w * (1 - p).mean()
 
-        setup.loss_fn = both
+        beside_task(setup, "poly1", poly1)
