@@ -126,6 +126,7 @@ DEAD = ("replace_activations", "learning_rate", "project_to_init_norm", "init")
 CORRUPT = ()  # a corrupted weight (or optimizer state): a hardware-like fault no remedy prevents
 BAD_BATCH = ("skip_nonfinite",)  # a NaN/Inf batch: skipping its step keeps the weights finite
 SPIKE = ("clip_per_layer", "learning_rate", "norm_placement")
+BAD_SHARD = (*SPIKE, "skip_batches")  # a spike from a stretch of bad data: skipping those batches (PaLM)
 MASSIVE = ("norm_placement", "layernorm_scaling")
 LARGE = ("learning_rate", "clip_per_layer")
 SMALL = ("learning_rate", "noise_adaptive_muon")
@@ -280,32 +281,32 @@ INJECTED: list[Case] = [
     # loss spike
     C("spike/mlp-lr-burst", R("mlp", inj.LR(80, 20.0, 85)), "loss spike", None, 81, SPIKE),
     C("spike/cnn-one-label-shard", R("cnn", inj.Batch(70, inj.one_label(3), 76)), "loss spike", None, 70,
-      SPIKE, H),
+      BAD_SHARD, H),
     C("spike/gpt-lr-burst", R("gpt", inj.LR(60, 30.0, 65)), "loss spike", None, 61, SPIKE),
     C("spike/vit-one-label-shard", R("vit", inj.Batch(60, inj.one_label(3), 66)), "loss spike", None, 60,
-      SPIKE),
+      BAD_SHARD),
     # three batches (steps 70-72) with inputs x10 (a shard that skipped normalisation): loss
     # 0.3-0.65 before, 0.85-0.92 at step 70, 8-51 at 71, 82-588 at 72, back to 2.2-2.5 by 75-76
     # and falling again (1.1-1.9 at the end) (seeds 0-2)
     C("spike/mlp-unnormalised-shard", R("mlp", inj.Batch(70, inj.scale_inputs(10.0), 73)), "loss spike",
-      None, 70, SPIKE, H3),
+      None, 70, BAD_SHARD, H3),
     # steps 70-75 draw real samples of one class per batch (an unshuffled, label-sorted stretch of
     # data; inputs and labels match) on a wide CNN (16, 32): loss 0.8-1.1 before, 1.6-1.9 at step 70,
     # 2.5-3.05 at 71-75, 1.2-1.4 at 77 and 0.7-0.9 by 85-89 (seeds 0-2)
     C("spike/cnn-wide-class-sorted-stretch",
       R("cnn", inj.Batch(70, inj.class_sorted(False), 76), channels=(16, 32)),
-      "loss spike", None, 70, SPIKE, H4),
+      "loss spike", None, 70, BAD_SHARD, H4),
     # steps 100-105 draw images stored transposed (rows and columns swapped: a shard in another layout) on a
     # wide, shallow MLP (3 x 128): loss 0.32-0.35 at step 99, 2.35-3.76 at 100, 1.5-1.8 at 105, 0.3-0.5 again
     # by 107-108 (seeds 0-2)
     C("spike/mlp3-wide-transposed-shard",
       R("mlp", inj.Batch(100, inj.transposed_images, 106), width=128, depth=3),
-      "loss spike", None, 100, SPIKE, H5),
+      "loss spike", None, 100, BAD_SHARD, H5),
     # steps 60-65 draw a shard encoded with another vocabulary (every token id + 1 mod 32, inputs and targets
     # alike) on the GPT: loss 3.0-3.1 at step 59, 3.73-3.79 at 60 (above the untrained 3.47), 3.5-3.7 to step
     # 65, 3.2-3.3 at 66-70 and 3.1-3.2 by 74 (seeds 0-2)
     C("spike/gpt-shard-other-vocabulary", R("gpt", inj.Batch(60, inj.shifted_vocabulary(1, 32), 66)),
-      "loss spike", None, 60, SPIKE, H6),
+      "loss spike", None, 60, BAD_SHARD, H6),
     # massive activations (one channel of one position, carried by the residual stream)
     C("massive/gpt-position0", R("gpt", edit(30, "pos_emb", inj.poke("weight", 1e3, 5))),
       "massive activations", (0, 2), 30, MASSIVE),

@@ -59,6 +59,8 @@ PRESCRIPTIONS: dict[str, tuple[P, ...]] = {
         P("learning_rate", {"factor": 0.3}, "spikes come from steps the curvature cannot take"),
         P("norm_placement", {"placement": "peri"}, "Peri-LN bounds the residual stream that "
           "large activations grow in"),
+        P("skip_batches", {}, "rewind to before the spike and skip the batches around it, as PaLM "
+          "did (Chowdhery et al. 2022, sec. 5.1): the window is set from the spike by the rule"),
     ),
     "massive activations": (
         P("layernorm_scaling", {}, "scales deep norms by 1/sqrt(l) (Sun et al. 2025), damping the "
