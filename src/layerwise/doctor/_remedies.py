@@ -3,7 +3,8 @@
 ``apply(prescription, setup)`` edits the setup's model in place and sets the optimizer to train
 with (the same one, its learning rates scaled, or a ``TransformedOptimizer`` or
 ``SkipNonfinite`` around it), or,
-for a multi-loss remedy (PCGrad, SAM-GS), the aggregator of its per-loss gradients. A
+for a multi-loss remedy (PCGrad, SAM-GS), the aggregator of its per-loss gradients, or, for
+``skip_batches``, the window of steps whose batches are skipped. A
 prescription that cannot be applied raises :class:`NotApplicable` saying why.
 """
 
@@ -25,6 +26,9 @@ def apply(p: Prescription, setup: Setup) -> None:
     if p.component in ("pcgrad", "samgs"):
         setup.aggregator = _aggregator(p)
         return
+    if p.component == "skip_batches":
+        setup.skip_batches = _window(p, setup.steps)
+        return
     setup.optimizer = _to_model(p, setup.model, setup.optimizer)
 
 
@@ -32,6 +36,22 @@ def _aggregator(p: Prescription):
     from layerwise.multiloss import SAMGS, PCGrad
 
     return {"pcgrad": PCGrad, "samgs": SAMGS}[p.component](**p.settings)
+
+
+def _window(p: Prescription, steps: int) -> tuple[int, int]:
+    """The (start, stop) steps of a ``skip_batches`` prescription, inside a run of ``steps``."""
+    start, stop = p.settings.get("start"), p.settings.get("stop")
+    if start is None or stop is None:
+        raise NotApplicable("skip_batches needs the window of steps to skip (settings start and stop); "
+                            "the loss-spike rule sets it from the spike")
+    if not 0 <= start < stop or start >= steps:
+        raise NotApplicable(f"skip_batches window {start}..{stop - 1} is not inside the run's steps "
+                            f"0..{steps - 1}")
+    start, stop = int(start), int(min(stop, steps))
+    if stop - start > start and 2 * stop - start > steps:
+        raise NotApplicable(f"skip_batches window {start}..{stop - 1} is too long for a run of {steps} steps "
+                            "to train on other batches in its place (see layerwise.doctor._setup.batch_of)")
+    return start, stop
 
 
 def _to_model(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:

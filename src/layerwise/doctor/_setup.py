@@ -9,7 +9,11 @@ stops there and scores ``inf``, unless its optimizer skips such steps (``skips_n
 :class:`layerwise.analysis.TransformerProbe` on the held-out inputs every ``probe_every`` steps,
 so the attention, rank-collapse and depth rules have rows to read. A ``loss_fn`` that returns a
 mapping of named losses trains on their sum and logs their per-layer gradient conflict every
-``probe_every`` steps (:func:`layerwise.doctor._conflict.log_conflict`).
+``probe_every`` steps (:func:`layerwise.doctor._conflict.log_conflict`). The batches of a
+``skip_batches`` window are skipped, a rewind-and-skip of the batches around a loss spike, and the
+run keeps its step count, as PaLM did by training on the data after them; a recipe's data ends
+with its run, so each step of a window of ``n`` steps trains on the batch of the step ``n``
+before it instead (``n`` after it, in the first ``n`` steps of the run).
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ class Setup:
     is the batch the target metric is measured on; ``aggregator`` (a layerwise.multiloss
     aggregator: PCGrad, SAM-GS, ...) combines the per-loss gradients of a multi-loss recipe
     instead of summing them; ``checkpoint_every`` makes :func:`train` save checkpoints that
-    :func:`layerwise.doctor._checkpoint.restore` reads back (``verify(..., restart="checkpoint")``)."""
+    :func:`layerwise.doctor._checkpoint.restore` reads back (``verify(..., restart="checkpoint")``);
+    the batches of the steps ``skip_batches = (start, stop)`` covers (``start`` .. ``stop - 1``)
+    are replaced by others (:func:`batch_of`)."""
 
     model: nn.Module
     optimizer: Any  # a torch optimizer, or a TransformedOptimizer once a remedy wrapped it
@@ -50,6 +56,7 @@ class Setup:
     probe_every: int = 10
     aggregator: Callable[[Tensor], Tensor] | None = None  # per-loss gradients (K, P) -> one (P,)
     checkpoint_every: int | None = None  # save model and optimizer state every k steps
+    skip_batches: tuple[int, int] | None = None  # steps start .. stop - 1 train on other batches
 
 
 def load_recipe(target: str) -> Callable[[int], Setup]:
@@ -85,35 +92,54 @@ def train(setup: Setup, log: str | Path, *, meta: dict | None = None, start: int
     from layerwise.doctor._checkpoint import save_checkpoint
     from layerwise.monitor.monitor import unwrap_optimizer
 
-    model, opt = setup.model, setup.optimizer
+    opt = setup.optimizer
     probe, several = _probe(setup), False
     if not 0 <= start < setup.steps:
         raise ValueError(f"start must be a step in 0..{setup.steps - 1}, got {start}")
-    with Monitor(model, optimizer=unwrap_optimizer(opt), log=log, on_nonfinite="record",
+    with Monitor(setup.model, optimizer=unwrap_optimizer(opt), log=log, on_nonfinite="record",
                  overwrite=True, meta=meta) as mon:
         for step in range(start, setup.steps):
             if setup.before_step is not None:
                 setup.before_step(step, setup)
             if probe is not None:
                 probe.log(step, mon)
-            x, y = setup.batch(step)
-            if several and step % setup.probe_every == 0:
-                _conflict(mon, setup, x, y, step)
-            with mon.step(step):
-                value = setup.loss_fn(model(x), y)
-                several, loss = isinstance(value, Mapping) and len(value) > 1, total(value)
-                if several and setup.aggregator is not None:
-                    aggregate_backward(list(value.values()), model, setup.aggregator)
-                else:
-                    loss.backward()
-                mon.log(loss=loss)
-            if not math.isfinite(float(loss.detach())) and not getattr(opt, "skips_nonfinite", False):
+            several, finite = _step(setup, opt, mon, step, several)
+            if not finite:
                 return math.inf  # diverged (a guard such as SkipNonfinite skips the step instead)
-            opt.step()
-            opt.zero_grad()
             if setup.checkpoint_every and (step + 1) % setup.checkpoint_every == 0 and step + 1 < setup.steps:
                 save_checkpoint(setup, Path(log), step + 1)
     return held_out_loss(setup)
+
+
+def batch_of(step: int, skip: tuple[int, int] | None) -> int:
+    """The step whose batch ``step`` trains on: itself, or, inside a skipped window of ``n``
+    steps, the step ``n`` before it (``n`` after it where that is before the run's start)."""
+    if skip is None or not skip[0] <= step < skip[1]:
+        return step
+    n = skip[1] - skip[0]
+    return step - n if step >= n else step + n
+
+
+def _step(setup: Setup, opt, mon, step: int, several: bool) -> tuple[bool, bool]:
+    """One monitored training step of ``opt`` on the step's batch: (several named losses, the
+    loss is finite or the optimizer skips non-finite steps); a diverged step is not taken."""
+    model = setup.model
+    x, y = setup.batch(batch_of(step, setup.skip_batches))
+    if several and step % setup.probe_every == 0:
+        _conflict(mon, setup, x, y, step)
+    with mon.step(step):
+        value = setup.loss_fn(model(x), y)
+        several, loss = isinstance(value, Mapping) and len(value) > 1, total(value)
+        if several and setup.aggregator is not None:
+            aggregate_backward(list(value.values()), model, setup.aggregator)
+        else:
+            loss.backward()
+        mon.log(loss=loss)
+    if not math.isfinite(float(loss.detach())) and not getattr(opt, "skips_nonfinite", False):
+        return several, False
+    opt.step()
+    opt.zero_grad()
+    return several, True
 
 
 def _conflict(mon, setup: Setup, x: Tensor, y: Tensor, step: int) -> None:

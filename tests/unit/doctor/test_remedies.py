@@ -211,3 +211,35 @@ def test_with_an_aggregator_the_run_logs_each_losss_cosine_with_the_applied_upda
         expected = float((g @ u / (g.norm(dim=1) * u.norm())).min())
         assert rows.values[-1, rows.layers.index(f"blocks.{i}")] == pytest.approx(expected, abs=1e-5)
     assert rows.steps.tolist() == [10]
+
+
+def test_skip_batches_trains_on_other_batches_in_the_window_and_keeps_the_step_count(tmp_path):
+    from layerwise.doctor._setup import batch_of, train
+
+    assert [batch_of(s, (6, 9)) for s in range(5, 10)] == [5, 3, 4, 5, 9]  # 3 steps back inside
+    assert [batch_of(s, (1, 4)) for s in range(0, 5)] == [0, 4, 5, 0, 4]  # forward where back is < 0
+    for start, stop in [(0, 3), (1, 4), (2, 6), (10, 12)]:  # never a batch of the window itself
+        assert all(not start <= batch_of(s, (start, stop)) < stop for s in range(start, stop))
+    assert [batch_of(s, None) for s in range(3)] == [0, 1, 2]
+    model, opt = fresh()
+    drawn = []
+
+    def batch(step):
+        drawn.append(step)
+        g = torch.Generator().manual_seed(step)
+        return torch.randn(8, 4, generator=g), torch.randint(0, 2, (8,), generator=g)
+
+    setup = Setup(model, opt, batch, nn.functional.cross_entropy, 12, batch(99))
+    apply(P("skip_batches", {"start": 5, "stop": 8}, ""), setup)
+    drawn.clear()
+    train(setup, tmp_path / "run")
+    assert setup.skip_batches == (5, 8) and drawn == [0, 1, 2, 3, 4, 2, 3, 4, 8, 9, 10, 11]
+
+
+@pytest.mark.parametrize(("settings", "why"), [({}, "needs the window"), ({"start": 20, "stop": 25}, "not inside"),
+                                               ({"start": 3, "stop": 2}, "not inside"),
+                                               ({"start": 2, "stop": 9}, "too long")])
+def test_skip_batches_refuses_a_window_it_cannot_replay(settings, why):
+    setup = Setup(*fresh(), batch=None, loss_fn=None, steps=12, held_out=None)
+    with pytest.raises(NotApplicable, match=why):
+        apply(P("skip_batches", settings, ""), setup)

@@ -171,6 +171,39 @@ def test_a_spike_on_a_falling_loss_is_read_against_its_step_noise():
     assert "loss spike" not in symptoms(rows(scalars={"loss": jumped}))
 
 
+def _spike(update_jump: float):
+    """A spike from step 50 (a lone spiking value at 47 before it) over steady gradients, with the
+    update ratio multiplied by ``update_jump`` at step 46, just before the first sign."""
+    loss = np.full(80, 1.0) + 0.01 * np.sin(np.arange(80))
+    loss[47], loss[50:54] = 2.5, 2.5
+    grad, ratio = np.full((80, 4), 0.5), np.full((80, 4), 1e-3)
+    ratio[46, 1] *= update_jump
+    return symptoms(rows({"grad_norm": grad, "update_ratio": ratio}, {"loss": loss}))["loss spike"]
+
+
+def test_a_spike_after_ordinary_steps_skips_the_batches_around_its_first_sign():
+    found = _spike(1.0)
+    assert (found.onset_step, found.evidence["first_sign_step"], found.evidence["cause"]) == (50, 47, "data")
+    first = found.prescriptions[0]
+    assert (first.component, first.settings) == ("skip_batches", {"start": 43, "stop": 55})  # 47 - 4, 47 + 8
+
+
+def test_a_spike_after_a_tenfold_step_is_the_step_size_and_skips_nothing():
+    found = _spike(10.0)  # the effective learning rate jumped 10x at step 46: the exploding rule's test
+    assert found.evidence["cause"] == "step size" and found.evidence["effective_lr_jump"] == pytest.approx(10)
+    assert "skip_batches" not in [p.component for p in found.prescriptions]
+    assert _spike(9.0).evidence["cause"] == "data"  # just under the jump threshold
+
+
+def test_a_spike_without_update_rows_keeps_the_usual_order_and_says_why():
+    loss = np.full(80, 1.0) + 0.01 * np.sin(np.arange(80))
+    loss[50:54] = 2.5
+    found = symptoms(rows(scalars={"loss": loss}))["loss spike"]
+    assert found.evidence["cause"].startswith("unknown (needs update_ratio and grad_norm")
+    assert [p.component for p in found.prescriptions][0] == "clip_per_layer"
+    assert found.prescriptions[-1].settings == {"start": 46, "stop": 58}
+
+
 def test_massive_activations_at_a_thousand_times_the_median():
     ratio = np.full((10, 4), 50.0)
     ratio[3:, 2] = 1000.0

@@ -103,7 +103,7 @@ def check(s: Signals) -> Finding | None:
                                      f"the first update was already {first_update:.2g} of the weight norm: "
                                      f"the step size was too large from the start; to bring it to "
                                      f"{UPDATE_BOUND / 10:g}")
-    elif (step_jump := _step_jump(s, onset)) is not None:
+    elif (step_jump := effective_lr_jump(s, onset)) is not None:
         evidence["effective_lr_jump"], evidence["update_ratio_at_jump"] = step_jump
         ranked = learning_rate_first(ranked, 1 / step_jump[0], f"the update per unit gradient jumped "
                                      f"{step_jump[0]:.0f}x just before: the step size set off the growth; "
@@ -120,7 +120,7 @@ def _first_update(s: Signals) -> float | None:
     return float(np.nanmax(np.where(np.isfinite(u.values[0]), u.values[0], np.nan)))
 
 
-def _step_jump(s: Signals, onset: int) -> tuple[float, float] | None:
+def effective_lr_jump(s: Signals, onset: int) -> tuple[float, float] | None:
     """(jump, ratio): over the LEAD logged steps up to ``onset``, the largest growth of the update
     ratio per unit gradient norm (the effective learning rate) over its median on the RECENT
     logged steps before them, and the update ratio there, when that growth is at least

@@ -7,16 +7,27 @@ short enough that its loss is still falling inflates the plain standard deviatio
 so a third test reads the same 6 sigma against the median of the last 10 values, with sigma the
 step-to-step noise (from the median absolute difference, robust to the trend). The layer
 named is the one whose gradient norm grew most at the onset (where ``grad_norm`` was recorded).
+
+The cause is read from the step before the spike (ours): when the effective learning rate
+(update ratio per unit gradient norm) jumped 10-fold just before it (the exploding rule's test),
+the step size threw the weights off; otherwise the batches did, since the same step size met
+data it could not take. A spike from the data puts ``skip_batches`` first: rewind to before the
+spike and skip the batches around it, as PaLM did (Chowdhery et al. 2022, sec. 5.1: restart about
+100 steps before a spike and skip 200-500 batches); here the window starts RUN steps before the
+spike's first sign (its first spiking value within RECENT rows before the sustained onset) and
+ends 2 x RUN after it, the same 1:2 split of before and after on this scale. A spike caused by
+the step size drops the skip (other batches would meet the same step).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from layerwise.doctor._finding import Finding
+from layerwise.doctor._finding import Finding, Prescription
 from layerwise.doctor._prescribe import prescriptions
 from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, first_sustained, nan_reduce
+from layerwise.doctor.rules.exploding import effective_lr_jump
 
 FACTOR, WINDOW, RUN = 2.0, 100, 4
 SIGMAS, SIGMA_WINDOW, MIN_HISTORY, RECENT = 6.0, 128, 10, 10
@@ -58,10 +69,37 @@ def check(s: Signals) -> Finding | None:
         return None
     before = loss[max(0, start - WINDOW):start]
     layers = _jumping_layers(s, int(steps[start]))
-    return Finding("loss spike", layers, int(steps[start]),
-                   {"loss_at_onset": float(loss[start]), "mean_before": float(np.nanmean(before)),
-                    "factor": FACTOR, "steps_above": int(mask[start:].sum())},
-                   "high", "loss_spike", SOURCE, prescriptions("loss spike"))
+    first = _first_sign(mask, start)
+    evidence = {"loss_at_onset": float(loss[start]), "mean_before": float(np.nanmean(before)),
+                "factor": FACTOR, "steps_above": int(mask[start:].sum()),
+                "first_sign_step": int(steps[first])}
+    every = int(np.median(np.diff(steps))) if len(steps) > 1 else 1  # steps between logged losses
+    window = {"start": int(steps[max(0, first - RUN)]), "stop": int(steps[first]) + 2 * RUN * every}
+    ranked = _ranked(s, int(steps[first]), window, evidence)
+    return Finding("loss spike", layers, int(steps[start]), evidence, "high", "loss_spike", SOURCE, ranked)
+
+
+def _first_sign(mask: np.ndarray, start: int) -> int:
+    """The first spiking row within RECENT rows before the sustained onset ``start`` (or ``start``)."""
+    earlier = np.nonzero(mask[max(0, start - RECENT):start])[0]
+    return max(0, start - RECENT) + int(earlier[0]) if earlier.size else start
+
+
+def _ranked(s: Signals, first: int, window: dict, evidence: dict) -> tuple[Prescription, ...]:
+    """The remedies for a spike whose first sign is at step ``first``, ordered by its cause
+    (recorded in ``evidence``): the batches, the step size, or unknown without the metrics;
+    ``skip_batches`` skips ``window``."""
+    ranked = tuple(Prescription(p.component, window, p.why) if p.component == "skip_batches" else p
+                   for p in prescriptions("loss spike"))
+    if "update_ratio" not in s.metrics or "grad_norm" not in s.metrics:
+        evidence["cause"] = "unknown (needs update_ratio and grad_norm, economy tier)"
+        return ranked
+    jump = effective_lr_jump(s, first)
+    if jump is not None:
+        evidence.update(cause="step size", effective_lr_jump=jump[0])
+        return tuple(p for p in ranked if p.component != "skip_batches")
+    evidence["cause"] = "data"
+    return tuple(sorted(ranked, key=lambda p: p.component != "skip_batches"))
 
 
 def _jumping_layers(s: Signals, step: int) -> tuple[str, ...]:
