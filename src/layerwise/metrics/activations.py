@@ -59,8 +59,9 @@ def act_max_median(h: Tensor) -> Tensor:
 
 @metric("dead_fraction", tier="economy", stage="forward", paper=ELU[0], arxiv=ELU[1])
 def dead_fraction(h: Tensor, unit_dim: int = -1) -> Tensor:
-    """Fraction of units never positive over the batch (ReLU-family outputs only); NaN when the
-    output holds NaN/inf (a diverged layer is not "0% dead")."""
+    """Fraction of units never positive over the batch (ReLU outputs only: a leaky ReLU's units
+    keep a slope and cannot die); NaN when the output holds NaN/inf (a diverged layer is not "0%
+    dead")."""
     if not torch.isfinite(h).all():
         return torch.tensor(float("nan"), dtype=torch.float64)
     alive = (units(h, unit_dim) > 0).any(dim=0)

@@ -14,7 +14,9 @@ from layerwise.metrics.base import MetricSpec
 from layerwise.metrics.gradients import membership
 from layerwise.monitor.distributed import is_sharded, local
 
-RELU_FAMILY = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.RReLU, nn.PReLU)
+# activations whose units can die: zero output and zero gradient for every negative input (a
+# leaky, parametric or randomised ReLU keeps a slope there, so a unit it never fires still learns)
+DIES_AT_ZERO = (nn.ReLU, nn.ReLU6)
 # after an activation, these keep its output's range (pooling averages or picks within it)
 KEEP_RANGE = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
               nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.AdaptiveAvgPool1d,
@@ -91,23 +93,25 @@ def build_layout(model: nn.Module, names: list[str], specs: list[MetricSpec]) ->
 
 
 def _forward_names(layout: Layout, name: str, module: nn.Module, wanted: tuple[str, ...]) -> tuple[str, ...]:
-    """Forward metrics for one layer; dead_fraction only where the output is ReLU-family
-    (possibly pooled)."""
+    """Forward metrics for one layer; dead_fraction only where the output is a ReLU's (possibly
+    pooled)."""
     names = list(wanted)
     if "dead_fraction" in names and not _ends_in_relu(module):
         names.remove("dead_fraction")
-        layout.unmonitored[f"{name}:dead_fraction"] = ("output is not a ReLU-family activation (or one "
-                                                       "followed only by pooling or dropout)")
+        layout.unmonitored[f"{name}:dead_fraction"] = ("output is not a ReLU (or one followed only by "
+                                                       "pooling or dropout); a leaky ReLU's units cannot die")
     if names and "act_max" not in names and "act_max_median" not in names:
         names.append("act_max")  # the exact non-finite detector
     return tuple(n for n in FORWARD if n in names)
 
 
 def _ends_in_relu(module: nn.Module) -> bool:
-    """The module's last leaf (registration order) is ReLU-family, or one followed only by
-    pooling, dropout, flattening or the identity: those keep a unit that never fires at zero, so
-    its dead fraction reads the same through them (a conv-BN-ReLU-pool block)."""
-    return isinstance(_last_leaf(module, KEEP_ZERO), RELU_FAMILY)
+    """The module's last leaf (registration order) is a ReLU (DIES_AT_ZERO, or a LeakyReLU of slope
+    0), or one followed only by pooling, dropout, flattening or the identity: those keep a unit
+    that never fires at zero, so its dead fraction reads the same through them (a
+    conv-BN-ReLU-pool block)."""
+    last = _last_leaf(module, KEEP_ZERO)
+    return isinstance(last, DIES_AT_ZERO) or (isinstance(last, nn.LeakyReLU) and last.negative_slope == 0)
 
 
 def output_range(module: nn.Module) -> tuple[float, float] | None:

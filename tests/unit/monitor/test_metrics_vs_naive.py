@@ -185,6 +185,17 @@ def test_dead_fraction_counts_units_that_never_fire():
     assert A.activation_stats(h, ("dead_fraction",)).item() == pytest.approx(0.5)
 
 
+def test_dead_fraction_is_kept_for_layers_whose_units_can_die():
+    """A ReLU (or a LeakyReLU of slope 0) zeroes the gradient of a unit that never fires; a leaky,
+    parametric or randomised one keeps a slope there, so none of its units is dead."""
+    acts = [nn.ReLU(), nn.ReLU6(), nn.LeakyReLU(0.0), nn.LeakyReLU(0.01), nn.PReLU(), nn.RReLU(), nn.Tanh()]
+    model = nn.Sequential(*[nn.Sequential(nn.Linear(3, 3), act) for act in acts])
+    with Monitor(model, metrics=["dead_fraction"]) as mon:
+        missing = [k.split(":")[0] for k in mon.unmonitored if k.endswith(":dead_fraction")]
+    assert missing == ["3", "4", "5", "6"]
+    assert "cannot die" in mon.unmonitored["3:dead_fraction"]
+
+
 def test_max_median_ratio_flags_a_massive_activation():
     h = torch.ones(1000)
     h[7] = 500.0

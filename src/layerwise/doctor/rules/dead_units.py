@@ -1,4 +1,4 @@
-"""Dead units: ReLU-family layers whose units are never positive over a batch.
+"""Dead units: ReLU layers whose units are never positive over a batch.
 
 Source: AUTOTRAINER (Zhang et al., ICSE 2021, dying ReLU: >= 70% of units) and DeepDiagnosis
 (Wardat et al., ICSE 2022) / SageMaker Debugger (dead units: >= 70% non-positive). Read on 3
