@@ -57,6 +57,14 @@ started at -10, an auxiliary loss subtracted instead of added; checked on raw ro
 comment beside each says. With them, 6 healthy configurations (a 3-block CNN at SGD lr 0.1, a 6-block GPT and
 a 5-block ViT at Adam 1e-3, a tanh MLP under Adam, and two runs with two agreeing losses: a cross-entropy at
 temperature 2, the Poly-1 term), checked likewise.
+``held_out7``: 15 recipes added 2026-12-03 (third session; one per class), declared held out before any
+doctor run on them (135 injection recipes in all), each a mechanism its class had not used, mixed over the
+MLP, CNN, GPT and ViT: a softmax as the hidden activation, a warmup to 64x the rate, a layer reset to zeros
+mid-run, a learned temperature started at 0, Adam's second moments lost on a resume, one attention-bias
+channel x1e3, LARS's trust coefficient at 1, a gradient clip at 1e-4, a task loss on detached outputs,
+``uniform_`` at its default U(0, 1) bounds, sign-flipped attention-logit and attention-entropy penalties,
+one position row at std 1 for every token, ReZero's zero gate with zero output projections, an L2-SP anchor
+that was never loaded; checked on raw rows only (seeds 0-2), as the comment beside each says.
 """
 
 from __future__ import annotations
@@ -139,7 +147,7 @@ DEPTH = ("layernorm_scaling", "norm_placement")
 CONFLICT = ("pcgrad", "samgs", "gcond")
 
 C, H, H2, H3, H4, H5 = Case, "held_out", "held_out2", "held_out3", "held_out4", "held_out5"
-H6 = "held_out6"
+H6, H7 = "held_out6", "held_out7"
 INJECTED: list[Case] = [
     # vanishing gradients
     C("vanish/mlp-sigmoid-deep", R("mlp", inj.Activation("sigmoid"), depth=10, init="xavier"),
@@ -180,6 +188,12 @@ INJECTED: list[Case] = [
     C("vanish/mlp6-gradient-scale-1e-3-after-block2",
       R("mlp", edit(0, "blocks.2", inj.gradient_scale(1e-3)), depth=6, width=96),
       "vanishing gradients", (0, 2), 0, (), H6),
+    # every hidden ReLU of an 8-block MLP replaced by a softmax over the units (the output layer's softmax
+    # copied into the hidden layers; its Jacobian is of order 1 / width): grad_norm of block 0 3e-14-7e-14 vs
+    # block 7's 1.2e-3-4.6e-3 from step 0 to the end, each block 3.5-66x below the next; blocks 0-5 at most
+    # 6.1e-4 of block 7 on every step; act_rms 0.016-0.02; loss flat at 2.30 (seeds 0-2)
+    C("vanish/mlp8-hidden-softmax", R("mlp", inj.HiddenSoftmax(), depth=8), "vanishing gradients", (0, 5), 0,
+      VANISH, H7),
     # exploding gradients
     C("explode/mlp-lr-jump", R("mlp", inj.LR(60, 40.0)), "exploding gradients", (0, 3), 61, EXPLODE,
       also=("non-finite values",)),
@@ -213,6 +227,12 @@ INJECTED: list[Case] = [
     # step 2-3) (seeds 0-2)
     C("explode/mlp6-inputs-x255", R("mlp", inj.Batch(0, inj.scale_inputs(255.0)), depth=6),
       "exploding gradients", (0, 5), 0, EXPLODE, H6, also=("non-finite values",)),
+    # a linear warmup to 64x the base rate over 50 steps (a peak rate scaled by the batch size twice) on the
+    # GPT under SGD at lr 0.1: block grad norms 0.03-0.3 to step 36, then 1.2-8.6 at step 38-39 and 3e3-3.9e4
+    # at 42, NaN at 43 (seed 0); 2.4-3.7 at 50, 11-3.3e3 at 52-53, NaN at 54 (seed 1); 4.7-48 at 74, NaN by
+    # 77 (seed 2); the loss 3.4-3.5 before, NaN at step 44, 55, 77
+    C("explode/gpt-sgd-warmup-to-64x", R("gpt", inj.WarmupTo(64.0, 50), opt="sgd", lr=0.1),
+      "exploding gradients", (0, 2), 0, EXPLODE, H7, also=("non-finite values",)),
     # dead units
     C("dead/mlp-block2-at-60", R("mlp", edit(60, "blocks.2.linear", inj.fill("bias", -50.0))),
       "dead units", (2, 2), 60, DEAD),
@@ -247,6 +267,14 @@ INJECTED: list[Case] = [
     # step 30 on (healthy 0.05-0.2); block 0's grad norm exactly 0 from step 60; loss 9-21 -> 2.30 (seeds 0-2)
     C("dead/mlp-inputs-minus-8", R("mlp", inj.Batch(0, inj.shift_inputs(-8.0))), "dead units", (0, 3), 0,
       DEAD, H6),
+    # block 2 of a 5-block MLP of width 96 reset to zero weights and biases at step 60 (a periodic layer
+    # reset written with zeros_ instead of the init): dead_fraction of block 2 0.11-0.16 at step 59, 1.0 from
+    # step 60 to the end (ReLU(0) = 0 with a zero slope), blocks 3-4 0.36-0.52 at 60 and 0.57-0.7 at 149
+    # (constant inputs), blocks 0-1 <= 0.19; grad norms of blocks 0-2 exactly 0 from step 60; loss
+    # 0.37-0.70 at step 59, 2.30-2.31 from 60 on (seeds 0-2)
+    C("dead/mlp5-block2-reset-to-zero-at-60",
+      R("mlp", edit(60, "blocks.2.linear", inj.zero_all), depth=5, width=96), "dead units", (2, 2), 60, DEAD,
+      H7),
     # non-finite values
     C("nonfinite/mlp-nan-batch", R("mlp", inj.Batch(70, inj.nan_inputs, 71)), "non-finite values",
       (0, 0), 70, BAD_BATCH),
@@ -278,6 +306,12 @@ INJECTED: list[Case] = [
     # it
     C("nonfinite/gpt-padding-only-batch", R("gpt", inj.Batch(60, inj.padding_only, 61)), "non-finite values",
       None, 60, BAD_BATCH, H6),
+    # the ViT's logits divided by a learned temperature initialised at 0 (a log-temperature's initial value
+    # given to the temperature itself): loss NaN at step 0 and the run stops, every block's grad norm NaN
+    # (flowing back from the head), act_rms finite (0.030-0.037) in blocks 0-2 (seeds 0-2). A model-level
+    # fault (it sits after the blocks); every batch is hit
+    C("nonfinite/vit-temperature-init-0", R("vit", inj.LearnedTemperature(0.0)), "non-finite values", None, 0,
+      CORRUPT, H7),
     # loss spike
     C("spike/mlp-lr-burst", R("mlp", inj.LR(80, 20.0, 85)), "loss spike", None, 81, SPIKE),
     C("spike/cnn-one-label-shard", R("cnn", inj.Batch(70, inj.one_label(3), 76)), "loss spike", None, 70,
@@ -307,6 +341,12 @@ INJECTED: list[Case] = [
     # 65, 3.2-3.3 at 66-70 and 3.1-3.2 by 74 (seeds 0-2)
     C("spike/gpt-shard-other-vocabulary", R("gpt", inj.Batch(60, inj.shifted_vocabulary(1, 32), 66)),
       "loss spike", None, 60, BAD_SHARD, H6),
+    # Adam's second moments zeroed before step 60 with its first moments and step counts kept (a resumed
+    # run whose checkpoint held part of the optimizer state) on the GPT: update_ratio 0.01 at step 59, 1.6-8.2
+    # at 60, 0.01-0.44 at 61; loss 3.0-3.1 at steps 59-60, 8.9-19.8 at 61, 4.6-7.8 at 63, 3.7-3.9 at 70,
+    # 3.41-3.44 at 99 (seeds 0-2). An optimizer fault, not the data
+    C("spike/gpt-second-moment-forgotten-at-60", R("gpt", inj.ForgetSecondMoment(60)), "loss spike", None, 61,
+      SPIKE, H7),
     # massive activations (one channel of one position, carried by the residual stream)
     C("massive/gpt-position0", R("gpt", edit(30, "pos_emb", inj.poke("weight", 1e3, 5))),
       "massive activations", (0, 2), 30, MASSIVE),
@@ -340,6 +380,12 @@ INJECTED: list[Case] = [
     C("massive/vit-patch-channel-x1e3-at-40",
       R("vit", edit(40, "patch_emb", inj.scale_row("weight", 5, 1e3))), "massive activations", (0, 2), 40,
       MASSIVE, H6),
+    # one channel (5) of block 1's attention output bias set to 1e3 at step 30 in a 4-block GPT (a bias
+    # restored in another scale): act_max_median of blocks 1-3 4-7 at step 29, 7.6e3-1e4 at 30, 5.1e3-6.9e3 at
+    # 99; block 0 stays 4-8; loss 3.2 at step 29, 3.5 at 30, 3.44 at 99 (seeds 0-2)
+    C("massive/gpt4-attn-proj-bias-channel-block1",
+      R("gpt", edit(30, "blocks.1.attn.proj", inj.poke("bias", 1e3, 5)), n_layer=4),
+      "massive activations", (1, 3), 30, MASSIVE, H7),
     # update too large / too small (optimizer configuration)
     C("update-large/mlp-adam-lr-0.05", R("mlp", opt="adam", lr=0.05), "update too large", (0, 3), 0, LARGE),
     C("update-large/cnn-adam-lr-0.2", R("cnn", opt="adam", lr=0.2), "update too large", (0, 2), 0, LARGE, H),
@@ -373,6 +419,12 @@ INJECTED: list[Case] = [
     # entry +-1); the loss still falls, 2.3 -> 1.3-1.4 (seeds 0-2)
     C("update-large/vit-sgd-sign-gradients", R("vit", inj.SignGradients(), opt="sgd", lr=0.01),
       "update too large", (0, 2), 0, LARGE, H6),
+    # every gradient rescaled to its layer's trust ratio with LARS's coefficient at 1 (You et al. 2017 use
+    # ~1e-3) on a 5-block MLP of width 128 under SGD lr 0.05: update_ratio 0.05 in every block on every step
+    # (the same MLP without it: 1.2e-3-4.1e-3); the loss still falls but noisily, 2.4-2.5 -> 0.17-0.77 (the
+    # same MLP: 0.13-0.16) (seeds 0-2)
+    C("update-large/mlp5-wide-lars-trust-1", R("mlp", inj.TrustRatio(1.0), depth=5, width=128),
+      "update too large", (0, 4), 0, LARGE, H7),
     C("update-small/mlp-sgd-lr-1e-5", R("mlp", lr=1e-5), "update too small", (0, 3), 0, SMALL,
       also=("no progress",)),
     C("update-small/gpt-adam-lr-1e-6", R("gpt", lr=1e-6), "update too small", (0, 2), 0, SMALL, H,
@@ -402,6 +454,12 @@ INJECTED: list[Case] = [
     # norms 3e-4-8e-4; the logged loss 1.4e-3 throughout (2.5 x 1/1797: flat) (seeds 0-2)
     C("update-small/mlp6-loss-over-dataset-size", R("mlp", inj.ScaleLoss(1 / 1797), depth=6, width=96),
       "update too small", (0, 5), 0, SMALL, H6, also=("no progress",)),
+    # the global gradient norm clipped to 1e-4 before every SGD step (a threshold given in another unit) on a
+    # wider CNN (16, 32, 32): update_ratio 1.5e-7-5.5e-7 in every block all run (the same CNN without it:
+    # 2.2e-3-7.4e-3), the grad-norm rows (after the clip) 1.8e-5-7.1e-5; loss 2.31-2.32 -> 2.28-2.33 (the same
+    # CNN: 0.29-0.33) (seeds 0-2)
+    C("update-small/cnn-wide-clip-norm-1e-4", R("cnn", inj.ClipGradNorm(1e-4), channels=(16, 32, 32)),
+      "update too small", (0, 2), 0, SMALL, H7, also=("no progress",)),
     # no progress (data/label faults; a learning rate of 0)
     C("stall/mlp-shuffled-labels", R("mlp", inj.Batch(0, inj.shuffled_labels(10))), "no progress", None, 0,
       NO_SIGNAL),
@@ -430,6 +488,12 @@ INJECTED: list[Case] = [
     # never steps: no update_ratio row, grad norms accumulating 0.3-0.5 -> 8-13 at step 50 -> 15-23 at 99;
     # loss 3.47-3.49 throughout (seeds 0-2). No model-side remedy reaches the update
     C("stall/gpt-accumulation-1000-steps", R("gpt", inj.Accumulate(1000)), "no progress", None, 0, (), H6,
+      also=("update too small",)),
+    # the CNN's task loss computed on detached outputs (a .detach() from logging code) beside a 1e-4 L2
+    # penalty, so only the penalty reaches the weights: update_ratio 1e-5 in every block all run, grad norms a
+    # constant 6.4e-4-9.3e-4; loss 2.25-2.37 at step 0, 2.28-2.33 at the end (seeds 0-2). No model-side
+    # remedy reattaches the loss
+    C("stall/cnn-detached-task-loss", R("cnn", inj.DetachedTask(1e-4)), "no progress", None, 0, (), H7,
       also=("update too small",)),
     # saturation
     C("saturation/mlp-tanh-std1", R("mlp", act="tanh", init=1.0), "saturation", (0, 3), 0, SATURATE),
@@ -468,6 +532,14 @@ INJECTED: list[Case] = [
       R("cnn", inj.Activation("tanh"),
         *(edit(0, f"blocks.{i}.bn", inj.fill("weight", 10.0)) for i in range(3))),
       "saturation", (0, 2), 0, SATURATE, H6),
+    # the weights of a 5-block tanh MLP of width 48 drawn by nn.init.uniform_ at its default bounds U(0, 1)
+    # (every weight positive): act_rms and act_max 1.0 in blocks 0-4 from step 0 to the end, every grad norm
+    # exactly 0 (tanh' = 0 in float32); loss 2.4-3.8 at step 0 -> 2.29-2.31 (the head learns the prior)
+    # (seeds 0-2)
+    C("saturation/mlp5-tanh-uniform-0-1-init",
+      R("mlp", *(edit(0, f"blocks.{i}.linear", inj.default_uniform) for i in range(5)), act="tanh", depth=5,
+        width=48),
+      "saturation", (0, 4), 0, SATURATE, H7),
     # attention-logit growth
     C("logits/gpt-lr-10x", R("gpt", lr=3e-2), "attention-logit growth", (0, 2), 0, LOGITS),
     C("logits/vit-lr-jump-30x", R("vit", inj.LR(50, 30.0)), "attention-logit growth", (0, 2), 51, LOGITS, H),
@@ -499,6 +571,13 @@ INJECTED: list[Case] = [
       R("gpt", inj.OptimizerSetting("decoupled_weight_decay", True),
         inj.OptimizerSetting("weight_decay", -10.0)),
       "attention-logit growth", (0, 2), 0, LOGITS, H6, also=("attention-entropy collapse",)),
+    # a squared-attention-logit penalty (meant to keep the logits small) added with its sign flipped, at
+    # weight 1e-2, on the ViT: attn_logit_max 0.05-0.06 at step 0, 0.59-1.4 at 20, 7-37 at 50, 14-370 at 90
+    # (all 3 blocks >= 210 in seeds 1-2; seed 0 block 0 14); attn_entropy stays 2.7-2.8 in 8 of 9 block-seeds
+    # at step 90 (no collapse); the summed loss falls below 0 (-1.6e3..-2.1e3 at 99) (seeds 0-2). No
+    # model-side remedy removes a loss term
+    C("logits/vit-attention-logit-reward", R("vit", inj.AttentionLogitReward(1e-2)), "attention-logit growth",
+      (0, 2), 0, (), H7),
     # attention-entropy collapse
     C("entropy/gpt-qk-scale-block2", R("gpt", edit(30, "blocks.2.attn", inj.qk_scale(30.0))),
       "attention-entropy collapse", (2, 2), 30, LOGITS, also=("attention-logit growth",)),
@@ -538,6 +617,12 @@ INJECTED: list[Case] = [
     # -> 0.42-0.61 (seeds 0-2). No model-side remedy rescales a fixed bias
     C("entropy/vit-position-bias-std10", R("vit", inj.PositionBias(10.0)), "attention-entropy collapse",
       (0, 2), 0, (), H6, also=("attention-logit growth",)),
+    # an attention-entropy regulariser (meant to reward spread-out attention) added with its sign flipped, at
+    # weight 1, on the GPT: attn_entropy 1.9 in every block to step 10, 0.57-1.6 at 30, 0.08-0.45 at 50,
+    # 0.013-0.14 at 90; attn_logit_max 0.05-0.07 -> 61-120 at 90; the loss still falls, 5.4 -> 3.12-3.22
+    # (seeds 0-2). No model-side remedy removes a loss term
+    C("entropy/gpt-entropy-penalty-sign-flipped", R("gpt", inj.AttentionEntropyPenalty(1.0)),
+      "attention-entropy collapse", (0, 2), 0, (), H7, also=("attention-logit growth",)),
     # rank collapse
     C("rank/vit-uniform-attention-block1",
       R("vit", edit(40, "blocks.1.attn", inj.uniform_attention(300.0), True)), "rank collapse", (1, 2), 40,
@@ -579,6 +664,12 @@ INJECTED: list[Case] = [
     C("rank/vit4-skip-x0.1-blocks1-3",
       R("vit", *(edit(0, f"blocks.{i}", inj.scaled_skip(0.1)) for i in (1, 2, 3)), n_layer=4),
       "rank collapse", (1, 3), 0, RANK, H6),
+    # the ViT's position table declared (1, 1, d) and drawn by torch.randn (std 1): one shared row over every
+    # token, 50x the patch embeddings, in a 4-block ViT: token_spread 0.013-0.016 in blocks 0-3 at step 0,
+    # 0.024-0.048 at 90 (the same ViT without it: 0.72-0.8 at step 0, 0.22-0.45 after); loss flat at
+    # 2.29-2.32 (seeds 0-2)
+    C("rank/vit4-one-position-row-std1", R("vit", inj.SharedPosition(1.0), n_layer=4), "rank collapse",
+      (0, 3), 0, RANK, H7),
     # unused depth
     C("depth/gpt-block2-zeroed", R("gpt", edit(20, "blocks.2.attn.proj", inj.zero_all, True),
                                    edit(20, "blocks.2.mlp.proj", inj.zero_all, True)),
@@ -618,6 +709,13 @@ INJECTED: list[Case] = [
     # step 50 on vs blocks 0-1's 0.46-3.3; loss 3.47 -> 2.90-2.97 (seeds 0-2)
     C("depth/gpt4-gates-minus-10-blocks2-3", R("gpt", inj.GatedResidual((2, 3), -10.0), n_layer=4),
       "unused depth", (2, 3), 0, DEPTH, H6),
+    # blocks 2-3 of a 4-block GPT with two zero-inits at once, ReZero's alpha = 0 and zero output projections
+    # (a saddle: each one's gradient is the other's zero): block_contrib of blocks 2-3 exactly 0 and their
+    # update_ratio 0 all run, blocks 0-1 0.46-3.3; loss 3.47 -> 2.90-2.97 (seeds 0-2)
+    C("depth/gpt4-rezero-and-zero-projections-blocks2-3",
+      R("gpt", *(edit(0, f"blocks.{i}.{b}.proj", inj.zero_all) for i in (2, 3) for b in ("attn", "mlp")),
+        inj.ReZero((2, 3)), n_layer=4),
+      "unused depth", (2, 3), 0, DEPTH, H7),
     # gradient conflict (two named losses trained on their sum; train() logs their per-layer conflict)
     C("conflict/mlp-shifted-labels", R("mlp", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
     C("conflict/vit-shifted-labels", R("vit", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
@@ -644,6 +742,12 @@ INJECTED: list[Case] = [
     # all 4 blocks, at most -0.42 on every probe (seeds 0-2); the summed loss falls below 0
     C("conflict/mlp-auxiliary-sign-flipped", R("mlp", inj.LabelSmoothingAuxiliary(-0.5)), "gradient conflict",
       None, 0, CONFLICT, H6),
+    # an L2-SP penalty (weight 0.5) pulling the weights to a pre-trained anchor that was never loaded (the
+    # random init) beside the task of a 3-block MLP of width 128: cos_min -0.48..-0.68 at step 10,
+    # -0.34..-0.68 at 140, negative on every probe in all 3 blocks (at most -0.26; medians -0.50..-0.64); the
+    # loss stalls at 1.68-1.91 (seeds 0-2)
+    C("conflict/mlp3-wide-l2-sp-anchor-at-init", R("mlp", inj.AnchorToInit(0.5), depth=3, width=128),
+      "gradient conflict", None, 0, CONFLICT, H7),
 ]
 
 HEALTHY: list[Case] = [

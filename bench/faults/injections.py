@@ -911,3 +911,227 @@ class PolyAuxiliary:
             return w * (1 - p).mean()
 
         beside_task(setup, "poly1", poly1)
+
+
+# -- held_out7 helpers ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HiddenSoftmax:
+    """Every block's activation (``blocks.i.act``, MLP) replaced by a softmax over the units (the output
+    layer's softmax copied into the hidden layers): its Jacobian ``diag(p) - p p^T`` is of order
+    ``1 / width``, so each layer divides the backward signal by about the width."""
+
+    def __call__(self, setup: Setup) -> None:
+        for block in setup.model.blocks:
+            block.act = nn.Softmax(dim=-1)
+
+
+@dataclass(frozen=True)
+class WarmupTo:
+    """A linear learning-rate warmup from the base rate to ``factor`` times it over ``steps`` steps, then
+    held (a peak rate scaled by the batch size twice, as the linear scaling rule applied over again)."""
+
+    factor: float
+    steps: int
+
+    def __call__(self, setup: Setup) -> None:
+        base: list[float] = []
+
+        def hook(step: int, s: Setup) -> None:
+            if not base:
+                base.extend(g["lr"] for g in s.optimizer.param_groups)
+            ramp = 1 + (self.factor - 1) * min(step, self.steps) / self.steps
+            for g, lr in zip(s.optimizer.param_groups, base, strict=True):
+                g["lr"] = lr * ramp
+
+        _chain(setup, hook)
+
+
+@dataclass(frozen=True)
+class LearnedTemperature:
+    """The model's output divided by a learned temperature initialised at ``init`` (joined to the
+    optimizer). At 0, the initial value of a log-temperature given to the temperature itself, every
+    logit is +-inf and the loss NaN."""
+
+    init: float
+
+    def __call__(self, setup: Setup) -> None:
+        model = setup.model
+        model.temperature = nn.Parameter(torch.tensor(self.init))
+        model.register_forward_hook(lambda m, _inputs, out: out / m.temperature)
+        setup.optimizer.add_param_group({"params": [model.temperature]})
+
+
+@dataclass(frozen=True)
+class ForgetSecondMoment:
+    """Adam's second moments (``exp_avg_sq``) zeroed before step ``at`` while its first moments and step
+    counts are kept (a resumed run whose checkpoint held part of the optimizer state): the bias
+    correction no longer undoes the zeros, so ``sqrt(v_hat)`` is a fraction of ``|g|`` and the
+    updates grow several-fold until ``v`` refills."""
+
+    at: int
+
+    def __call__(self, setup: Setup) -> None:
+        def hook(step: int, s: Setup) -> None:
+            if step == self.at:
+                for state in s.optimizer.state.values():
+                    state["exp_avg_sq"].zero_()
+
+        _chain(setup, hook)
+
+
+@dataclass(frozen=True)
+class TrustRatio:
+    """Every parameter's gradient rescaled to ``eta * ||w|| / ||g||`` times itself as it is computed (the
+    layer-wise trust ratio of LARS, You et al. 2017, arXiv:1708.03888, whose coefficient ``eta`` is
+    ~1e-3): each SGD step moves every tensor by ``lr * eta`` of its norm."""
+
+    eta: float
+
+    def __call__(self, setup: Setup) -> None:
+        for p in setup.model.parameters():
+            p.register_hook(lambda g, p=p: g * (self.eta * p.detach().norm() / g.norm().clamp_min(1e-12)))
+
+
+@dataclass(frozen=True)
+class ClipGradNorm:
+    """The global gradient norm clipped to ``max_norm`` by ``torch.nn.utils.clip_grad_norm_`` before every
+    optimizer step (a threshold given in another unit): each step moves the weights by at most
+    ``lr * max_norm``."""
+
+    max_norm: float
+
+    def __call__(self, setup: Setup) -> None:
+        opt, params = setup.optimizer, list(setup.model.parameters())
+        inner = opt.step
+
+        def step(*args, **kwargs):
+            torch.nn.utils.clip_grad_norm_(params, self.max_norm)
+            return inner(*args, **kwargs)
+
+        opt.step = step
+
+
+@dataclass(frozen=True)
+class DetachedTask:
+    """The task loss computed on detached outputs (a ``.detach()`` copied from logging code into the
+    loss) plus an L2 penalty ``decay * sum ||w||^2`` on the parameters: only the penalty reaches the
+    weights, so the model never learns the task."""
+
+    decay: float
+
+    def __call__(self, setup: Setup) -> None:
+        task, params = setup.loss_fn, list(setup.model.parameters())
+
+        def loss(out, y):
+            return task(out.detach(), y) + self.decay * sum(p.pow(2).sum() for p in params)
+
+        setup.loss_fn = loss
+
+
+def default_uniform(m: nn.Module) -> None:
+    """The module's weight drawn by ``nn.init.uniform_`` at its default bounds, U(0, 1): a centred init
+    meant (``uniform_(w, -a, a)``) with its bounds left out, every weight positive."""
+    nn.init.uniform_(m.weight)
+
+
+def _attention_points(setup: Setup, point: str) -> list[torch.Tensor]:
+    """The outputs of every attention's ``point`` submodule (``logits`` or ``probs``) of the latest
+    forward pass, in call order (the explicit path switched on for good)."""
+    from layerwise.models.attention import SelfAttention
+
+    seen: list[torch.Tensor] = []
+    setup.model.register_forward_pre_hook(lambda _m, _inputs: seen.clear())
+    for m in setup.model.modules():
+        if isinstance(m, SelfAttention):
+            m.explicit = True
+            getattr(m, point).register_forward_hook(lambda _m, _inputs, out: seen.append(out))
+    return seen
+
+
+@dataclass(frozen=True)
+class AttentionLogitReward:
+    """A penalty on the attention logits' square (the z-loss idea applied to attention, meant to keep
+    the logits small) added with its sign flipped: the loss is the task's minus ``weight`` times the
+    mean squared attention logit, which rewards larger logits."""
+
+    weight: float
+
+    def __call__(self, setup: Setup) -> None:
+        task, seen = setup.loss_fn, _attention_points(setup, "logits")
+
+        def loss(out, y):
+            square = torch.stack([z[z.isfinite()].pow(2).mean() for z in seen]).mean()
+            return task(out, y) - self.weight * square
+
+        setup.loss_fn = loss
+
+
+@dataclass(frozen=True)
+class AttentionEntropyPenalty:
+    """An attention-entropy regulariser (meant to keep the attention spread out by rewarding entropy)
+    added with its sign flipped: the loss is the task's plus ``weight`` times the mean attention entropy,
+    which the optimizer lowers by sharpening every attention."""
+
+    weight: float
+
+    def __call__(self, setup: Setup) -> None:
+        task, seen = setup.loss_fn, _attention_points(setup, "probs")
+
+        def loss(out, y):
+            entropy = torch.stack([-(p * p.clamp_min(1e-12).log()).sum(-1).mean() for p in seen]).mean()
+            return task(out, y) + self.weight * entropy
+
+        setup.loss_fn = loss
+
+
+@dataclass(frozen=True)
+class SharedPosition:
+    """The ViT's position table replaced by one row broadcast over every token, drawn from
+    ``torch.randn`` at std ``std`` (a table declared ``(1, 1, d)`` instead of ``(1, tokens, d)``): every
+    token carries the same large vector; the new table joins the optimizer in place of the old one."""
+
+    std: float
+
+    def __call__(self, setup: Setup) -> None:
+        model = setup.model
+        d = model.pos_emb.shape[-1]
+        row = torch.randn(1, 1, d, generator=torch.Generator().manual_seed(0))
+        model.pos_emb = nn.Parameter(row * self.std)
+        opt = setup.optimizer
+        setup.optimizer = type(opt)(model.parameters(), **opt.defaults)
+
+
+@dataclass(frozen=True)
+class AnchorToInit:
+    """A second named loss beside the task: ``weight`` times the squared distance of the parameters to an
+    anchor (the L2-SP fine-tuning penalty, Li, Grandvalet and Davoine 2018, arXiv:1802.01483) whose
+    pre-trained checkpoint was never loaded, so the anchor is the random initialisation; ``doctor.train``
+    logs their per-layer conflict. Every step the task takes away from the init, the penalty pulls back."""
+
+    weight: float
+
+    def __call__(self, setup: Setup) -> None:
+        params, w = list(setup.model.parameters()), self.weight
+        anchor = [p.detach().clone() for p in params]
+        beside_task(setup, "l2sp",
+                    lambda out, y: w * sum((p - a).pow(2).sum() for p, a in zip(params, anchor, strict=True)))
+
+
+@dataclass(frozen=True)
+class ReZero:
+    """Blocks ``blocks`` computing ``x + alpha * (block(x) - x)`` with a learned scalar ``alpha`` started at 0
+    (ReZero, Bachlechner et al. 2020, arXiv:2003.04887). The alphas join the optimizer. With the blocks'
+    output projections also zero-initialised (each zero-init a recipe of its own) the block sits on a
+    saddle: ``alpha``'s gradient is the zero branch output, the branch's is ``alpha = 0`` times the rest."""
+
+    blocks: tuple[int, ...]
+
+    def __call__(self, setup: Setup) -> None:
+        alphas = []
+        for i in self.blocks:
+            block = setup.model.blocks[i]
+            block.alpha = nn.Parameter(torch.tensor(0.0))
+            alphas.append(block.alpha)
+            block.register_forward_hook(lambda m, inputs, out: inputs[0] + m.alpha * (out - inputs[0]))
+        setup.optimizer.add_param_group({"params": alphas})

@@ -32,7 +32,7 @@ from layerwise.doctor._setup import train  # noqa: E402
 
 METHODS = ("doctor", *BASELINES)
 SPLITS = ("all", "held_out", "held_out2", "held_out3", "held_out4", "held_out5",
-          "held_out6")  # then held-out splits
+          "held_out6", "held_out7")  # then held-out splits
 # splits scored together as well: the ones no doctor or remedy-order change has seen
 POOLS = {"held_out5+6": ("held_out5", "held_out6")}
 
