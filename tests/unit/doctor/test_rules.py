@@ -212,6 +212,22 @@ def test_massive_activations_at_a_thousand_times_the_median():
     assert "massive activations" not in symptoms(rows({"act_max_median": ratio}))
 
 
+def test_massive_activations_that_rise_tenfold_past_a_hundred_mid_run():
+    ratio = np.full((40, 4), 5.0) + 0.1 * np.arange(4)
+    ratio[20:, 1] = 100.0  # 20x its level, at the floor: found, from the first risen row
+    found = symptoms(rows({"act_max_median": ratio}))["massive activations"]
+    assert (found.layers, found.onset_step, found.evidence["level_before"]) == (("blocks.1",), 20, 5.1)
+    ratio[20:, 1] = 99.0  # under the floor
+    assert "massive activations" not in symptoms(rows({"act_max_median": ratio}))
+    ratio[:, 1] = 20.0
+    ratio[20:, 1] = 199.0  # 9.95x its level
+    assert "massive activations" not in symptoms(rows({"act_max_median": ratio}))
+    ratio[20:22, 1] = 200.0  # 10x, but on two rows only
+    assert "massive activations" not in symptoms(rows({"act_max_median": ratio}))
+    ratio[:, 1] = np.geomspace(5.0, 900.0, 40)  # a steady climb to 900 (1.14x a row) is no rise
+    assert "massive activations" not in symptoms(rows({"act_max_median": ratio}))
+
+
 @pytest.mark.parametrize(("value", "symptom"), [(0.2, "update too large"), (3e-6, "update too small")])
 def test_update_size_outside_sagemakers_range(value, symptom):
     ratio = np.full((20, 4), 1e-3)

@@ -3,7 +3,12 @@
 Source: Sun et al., "Massive Activations in Large Language Models" (2024, arXiv 2402.17762), who
 report activations around 10^3-10^4 times the median magnitude; Peri-LN (Kim et al. 2025, arXiv
 2502.02732) tracks them per layer. Threshold: max|x| / median|x| >= 1000 on 3 consecutive logged
-steps.
+steps; or (ours) a sudden rise, the ratio at least 100 (a tenth of that) and at least 10 times its
+median over the 10 logged rows before, on 3 consecutive rows: one channel or position thrown
+out of scale mid-run (a sentinel value in the data, a mis-scaled weight) that a small model's
+median does not yet put a thousand-fold below. Healthy runs of the fault benchmark rise at most
+2.7-fold at ratios over 100 (a leaky-ReLU MLP whose ratio climbs steadily to 550); its
+massive-activation faults 51-5700-fold.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, first_sustained, layers_where
 
 RATIO, RUN = 1000.0, 3
+RISE_FLOOR, RISE, LEVEL = 100.0, 10.0, 10  # a sudden rise: ratio >= 100 and >= 10x its last 10 rows
 SOURCE = "Sun et al. 2024 (2402.17762); Peri-LN (2502.02732)"
 
 
@@ -24,10 +30,26 @@ def check(s: Signals) -> Finding | None:
     m = s.metrics.get("act_max_median")
     if m is None:
         return None
-    hit = np.nan_to_num(m.values, nan=0.0, posinf=0.0) >= RATIO
+    ratio = np.nan_to_num(m.values, nan=0.0, posinf=0.0)
+    standing, risen = ratio >= RATIO, _risen(ratio)
+    hit = standing | risen
     start = first_sustained(hit, RUN)
     if start is None:
         return None
+    evidence = {"max_over_median": float(np.nanmax(m.values[start])), "threshold": RATIO}
+    if not standing[start:start + RUN].all(axis=0).any():  # found by the sudden rise alone
+        level = np.median(ratio[max(0, start - LEVEL):start], axis=0)
+        evidence.update(criterion=f"a {RISE:g}x rise over the previous {LEVEL} rows, to >= {RISE_FLOOR:g}",
+                        level_before=float(np.max(level[hit[start]])))
     return Finding("massive activations", layers_where(hit, m.layers, start, RUN), int(m.steps[start]),
-                   {"max_over_median": float(np.nanmax(m.values[start])), "threshold": RATIO},
-                   "medium", "massive_activations", SOURCE, prescriptions("massive activations"))
+                   evidence, "medium", "massive_activations", SOURCE, prescriptions("massive activations"))
+
+
+def _risen(ratio: np.ndarray) -> np.ndarray:
+    """Rows x layers where the ratio is at least RISE_FLOOR and RISE times its median over the
+    LEVEL rows before (never in the first LEVEL rows)."""
+    out = np.zeros(ratio.shape, dtype=bool)
+    for i in range(LEVEL, len(ratio)):
+        level = np.median(ratio[i - LEVEL:i], axis=0)
+        out[i] = (ratio[i] >= RISE_FLOOR) & (ratio[i] >= RISE * level)
+    return out
