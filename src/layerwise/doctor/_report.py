@@ -101,6 +101,11 @@ def evidence_figure(finding: Finding, signals: Signals) -> Figure | None:
     detected = finding.evidence.get("detected_step")
     if isinstance(detected, int) and detected != finding.onset_step:
         ax.axvline(detected, color="0.4", ls="--", lw=0.8, label=f"criterion met {detected}")
+    skip = next((p.settings for p in finding.prescriptions if p.component == "skip_batches"
+                 and {"start", "stop"} <= p.settings.keys()), None)
+    if skip:
+        ax.axvspan(skip["start"], skip["stop"] - 1, color="tab:orange", alpha=0.15,
+                   label=f"batches to skip {skip['start']}-{skip['stop'] - 1}")
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step")

@@ -236,9 +236,9 @@ def test_skip_batches_trains_on_other_batches_in_the_window_and_keeps_the_step_c
     assert setup.skip_batches == (5, 8) and drawn == [0, 1, 2, 3, 4, 2, 3, 4, 8, 9, 10, 11]
 
 
-@pytest.mark.parametrize(("settings", "why"), [({}, "needs the window"), ({"start": 20, "stop": 25}, "not inside"),
-                                               ({"start": 3, "stop": 2}, "not inside"),
-                                               ({"start": 2, "stop": 9}, "too long")])
+@pytest.mark.parametrize(("settings", "why"), [
+    ({}, "needs the window"), ({"start": 20, "stop": 25}, "not inside"),
+    ({"start": 3, "stop": 2}, "not inside"), ({"start": 2, "stop": 9}, "too long")])
 def test_skip_batches_refuses_a_window_it_cannot_replay(settings, why):
     setup = Setup(*fresh(), batch=None, loss_fn=None, steps=12, held_out=None)
     with pytest.raises(NotApplicable, match=why):

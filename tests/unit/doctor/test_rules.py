@@ -195,6 +195,14 @@ def test_a_spike_after_a_tenfold_step_is_the_step_size_and_skips_nothing():
     assert _spike(9.0).evidence["cause"] == "data"  # just under the jump threshold
 
 
+def test_the_spike_plot_shades_the_batches_to_skip():
+    from layerwise.doctor import evidence_figure
+
+    ax = evidence_figure(_spike(1.0), rows(scalars={"loss": np.ones(80)})).get_axes()[0]
+    (span,) = [p for p in ax.patches if p.get_label().startswith("batches to skip")]
+    assert span.get_label() == "batches to skip 43-54" and span.get_x() == 43 and span.get_width() == 11
+
+
 def test_a_spike_without_update_rows_keeps_the_usual_order_and_says_why():
     loss = np.full(80, 1.0) + 0.01 * np.sin(np.arange(80))
     loss[50:54] = 2.5
