@@ -64,7 +64,10 @@ mid-run, a learned temperature started at 0, Adam's second moments lost on a res
 channel x1e3, LARS's trust coefficient at 1, a gradient clip at 1e-4, a task loss on detached outputs,
 ``uniform_`` at its default U(0, 1) bounds, sign-flipped attention-logit and attention-entropy penalties,
 one position row at std 1 for every token, ReZero's zero gate with zero output projections, an L2-SP anchor
-that was never loaded; checked on raw rows only (seeds 0-2), as the comment beside each says.
+that was never loaded; checked on raw rows only (seeds 0-2), as the comment beside each says. With them, 6
+healthy configurations (a 2-block CNN of width (32, 64), a width-48 GPT and ViT, a wide SiLU MLP under Adam,
+and two runs with two agreeing losses: a class-balanced cross-entropy, a second head on the last block),
+checked likewise.
 """
 
 from __future__ import annotations
@@ -829,6 +832,33 @@ HEALTHY: list[Case] = [
     # the task and the Poly-1 term (1 - p_t, weight 1) on the same targets: summed loss 4.37-4.39 ->
     # 3.86-3.95, grad growth <= 2.3x, token_spread >= 0.88, cos_min median 0.58-0.73 (min 0.19)
     C("healthy/gpt-poly1-aux", R("gpt", inj.PolyAuxiliary()), None, split=H6),
+    # held_out7 (checked likewise on raw rows, seeds 0-2: the loss's first tenth -> last tenth, no NaN, the
+    # largest grad norm over its step-0 value, and the class's other rows)
+    # 2 wide blocks (32, 64) under SGD lr 0.05: loss 2.03-2.10 -> 0.23-0.26, grad growth <= 1.7x,
+    # dead_fraction 0
+    C("healthy/cnn2-wide", R("cnn", channels=(32, 64)), None, split=H7),
+    # width 48 at Adam 3e-3: loss 3.38-3.41 -> 2.88-2.97, grad growth <= 1.5x, token_spread >= 0.86, entropy
+    # >= 1.85
+    C("healthy/gpt-width48", R("gpt", d_model=48), None, split=H7),
+    # width 48 at Adam 1e-3: loss 2.32-2.33 -> 1.08-1.60, grad growth <= 3.4x, token_spread >= 0.055 (seed 2's
+    # minimum; 0.065, 0.068 in seeds 1, 0), entropy >= 2.39 (the Peri-LN ViT of width 64 at 1e-3, tried
+    # first, had token_spread 0.005: not added)
+    C("healthy/vit-width48-lr1e-3", R("vit", d_model=48, lr=1e-3), None, split=H7),
+    # SiLU, 3 blocks of 128 at Adam 1e-3: loss 1.88-2.01 -> 0.080-0.097, grad growth <= 4.6x (a 6-block SiLU
+    # MLP with orthogonal init under SGD lr 0.05, tried first, stayed at 2.30: not added)
+    C("healthy/mlp3-wide-silu-adam", R("mlp", act="silu", opt="adam", lr=1e-3, width=128, depth=3), None,
+      split=H7),
+    # two losses that agree: the task and 0.3 x the class-balanced (inverse-frequency weighted) cross-entropy
+    # on the same labels, 3 blocks (8, 16, 32): summed loss 2.82-2.85 -> 0.45-0.51, grad growth <= 2.8x,
+    # dead_fraction 0, cos_min median 1.00 (min 1.00: the digits are near balanced)
+    C("healthy/cnn3-class-balanced-aux", R("cnn", inj.ClassBalancedAuxiliary(), channels=(8, 16, 32)), None,
+      split=H7),
+    # the task and 0.3 x the cross-entropy of a second linear head on the last block's output: summed loss
+    # 2.66-2.81 -> 0.32-0.43, grad growth <= 6.5x, dead_fraction <= 0.33, cos_min median 0.37-0.51 (min -0.32)
+    # (the same head on block 1, deep supervision, tried first: cos_min median 0.00-0.03, blocks 2-3 get no
+    # auxiliary gradient; and 0.3 x the square loss of the logits to one-hot targets on the CNN: median
+    # -0.13..-0.33, the two losses disagree once the logits pass 1: neither added)
+    C("healthy/mlp-auxiliary-head-last-block", R("mlp", inj.AuxiliaryHead(3)), None, split=H7),
 ]
 
 CATALOGUE: list[Case] = INJECTED + HEALTHY

@@ -1135,3 +1135,41 @@ class ReZero:
             alphas.append(block.alpha)
             block.register_forward_hook(lambda m, inputs, out: inputs[0] + m.alpha * (out - inputs[0]))
         setup.optimizer.add_param_group({"params": alphas})
+
+
+# -- held_out7 healthy multi-loss configurations --------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClassBalancedAuxiliary:
+    """A second named loss beside the task: ``weight`` times the cross-entropy re-weighted by inverse class
+    frequency (each class's weight its mean count over its own count in the digits' training labels, as in
+    class-balanced losses, Cui et al. 2019, arXiv:1901.05555) on the same labels, an objective that agrees
+    with the task's on a near-balanced set; ``doctor.train`` logs their per-layer conflict."""
+
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        counts = torch.bincount(_digits(True).y_train, minlength=10).float()
+        balance, w = counts.mean() / counts, self.weight
+        beside_task(setup, "balanced", lambda out, y: w * F.cross_entropy(out, y, weight=balance))
+
+
+@dataclass(frozen=True)
+class AuxiliaryHead:
+    """A second named loss beside the task: ``weight`` times the cross-entropy of an auxiliary linear
+    classifier on block ``block``'s output, on the same labels (deep supervision, Lee et al. 2015,
+    arXiv:1409.5185, where the block is not the last; a second head where it is), an objective that agrees
+    with the task's; the classifier joins the optimizer (it is not a module of the model); ``doctor.train``
+    logs their per-layer conflict."""
+
+    block: int
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        model, seen, w = setup.model, [], self.weight
+        width, classes = model.blocks[self.block].linear.out_features, model.head.out_features
+        head = nn.Linear(width, classes)
+        model.blocks[self.block].register_forward_hook(lambda _m, _inputs, out: seen.append(out))
+        model.register_forward_pre_hook(lambda _m, _inputs: seen.clear())
+        setup.optimizer.add_param_group({"params": list(head.parameters())})
+        beside_task(setup, "auxiliary", lambda out, y: w * F.cross_entropy(head(seen[-1]), y))
