@@ -186,6 +186,7 @@ def test_a_spike_after_ordinary_steps_skips_the_batches_around_its_first_sign():
     assert (found.onset_step, found.evidence["first_sign_step"], found.evidence["cause"]) == (50, 47, "data")
     first = found.prescriptions[0]
     assert (first.component, first.settings) == ("skip_batches", {"start": 43, "stop": 55})  # 47 - 4, 47 + 8
+    assert "rose at step 47" in first.why and "skip batches 43-54" in first.why
 
 
 def test_a_spike_after_a_tenfold_step_is_the_step_size_and_skips_nothing():

@@ -89,9 +89,10 @@ def _ranked(s: Signals, first: int, window: dict, evidence: dict) -> tuple[Presc
     """The remedies for a spike whose first sign is at step ``first``, ordered by its cause
     (recorded in ``evidence``): the batches, the step size, or unknown without the metrics;
     ``skip_batches`` skips ``window``."""
-    ranked = tuple(Prescription(p.component, window, p.why) if p.component == "skip_batches" else p
-                   for p in prescriptions("loss spike"))
-    if "update_ratio" not in s.metrics or "grad_norm" not in s.metrics:
+    known = "update_ratio" in s.metrics and "grad_norm" in s.metrics
+    skip = Prescription("skip_batches", window, _skip_why(first, window, known))
+    ranked = tuple(skip if p.component == "skip_batches" else p for p in prescriptions("loss spike"))
+    if not known:
         evidence["cause"] = "unknown (needs update_ratio and grad_norm, economy tier)"
         return ranked
     jump = effective_lr_jump(s, first)
@@ -100,6 +101,14 @@ def _ranked(s: Signals, first: int, window: dict, evidence: dict) -> tuple[Presc
         return tuple(p for p in ranked if p.component != "skip_batches")
     evidence["cause"] = "data"
     return tuple(sorted(ranked, key=lambda p: p.component != "skip_batches"))
+
+
+def _skip_why(first: int, window: dict, known: bool) -> str:
+    start, stop = window["start"], window["stop"]
+    cause = (f"the loss rose at step {first} after steps of the usual size: the batches did it"
+             if known else f"if the batches from step {first} are at fault")
+    return (f"{cause}; rewind to before step {start} and skip batches {start}-{stop - 1}, keeping the "
+            "step count, as PaLM did (Chowdhery et al. 2022, sec. 5.1)")
 
 
 def _jumping_layers(s: Signals, step: int) -> tuple[str, ...]:
