@@ -116,13 +116,18 @@ def explain(findings: list[Finding]) -> list[Finding]:
     earliest possible onset (a symptom read on rows logged every k steps may have begun up to
     k - 1 steps before it was seen; one read on a step's update, AFTER_THE_STEP, comes after that
     step's other rows), at a tie the cause first (CAUSAL_ORDER); each is explained by the most
-    severe earlier finding that lists it as a consequence.
+    severe earlier finding that lists it as a consequence, or by one whose earliest onset falls
+    within the window it was seen in (massive activations on the step a probe first shows the
+    rank collapse they bring about: the collapse began in the probe's window, possibly on that
+    step), unless it lists that one as a consequence itself.
     A whole-run symptom (WHOLE_RUN) is explained by any finding that lists it."""
     order = sorted(findings, key=lambda f: (_earliest(f), _causal_rank(f.symptom),
                                             SEVERITIES.index(f.severity)))
     marked = []
     for i, f in enumerate(order):
-        pool = [g for g in order if g is not f] if f.symptom in WHOLE_RUN else order[:i]
+        pool = [g for g in order if g is not f] if f.symptom in WHOLE_RUN else order[:i] + [
+            g for g in order[i + 1:] if _earliest(g) <= _latest(f)
+            and g.symptom not in CONSEQUENCES.get(f.symptom, ())]
         causes = [g for g in pool if f.symptom in CONSEQUENCES.get(g.symptom, ())]
         cause = min(causes, key=lambda g: SEVERITIES.index(g.severity), default=None)
         marked.append(replace(f, explained_by=cause.symptom) if cause else f)
@@ -137,6 +142,10 @@ AFTER_THE_STEP = {"update too large", "update too small"}
 
 def _earliest(f: Finding) -> float:
     return (f.onset_step or 0) - (f.resolution - 1) + (0.5 if f.symptom in AFTER_THE_STEP else 0.0)
+
+
+def _latest(f: Finding) -> float:
+    return (f.onset_step or 0) + (0.5 if f.symptom in AFTER_THE_STEP else 0.0)
 
 
 def _causal_rank(symptom: str) -> int:

@@ -559,6 +559,20 @@ def test_massive_activations_at_the_onset_of_a_gradient_surge_are_its_cause():
         ("rank collapse", "massive activations")]
 
 
+def test_a_cause_read_every_step_explains_a_probe_read_effect_in_the_window_it_was_seen_in():
+    from layerwise.doctor._diagnose import explain
+
+    rank = _finding("rank collapse", 30, resolution=10)  # probed at 20 and 30: began in 21..30
+    for onset, cause in [(30, "massive activations"), (25, "massive activations"), (31, None)]:
+        found = explain([rank, _finding("massive activations", onset, "medium")])
+        assert {f.symptom: f.explained_by for f in found}["rank collapse"] == cause, onset
+    found = explain([rank, _finding("exploding gradients", 30, "critical")])  # not a listed cause
+    assert all(f.explained_by is None for f in found)
+    mutual = explain([_finding("non-finite values", 30, resolution=10), _finding("exploding gradients", 30)])
+    assert [(f.symptom, f.explained_by) for f in mutual] == [  # each lists the other: order decides
+        ("non-finite values", None), ("exploding gradients", "non-finite values")]
+
+
 def test_an_update_explains_only_what_shows_after_the_step_that_made_it():
     from layerwise.doctor._diagnose import explain
 
