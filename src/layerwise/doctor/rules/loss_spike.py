@@ -13,10 +13,11 @@ The cause is read from the step before the spike (ours): when the effective lear
 the step size threw the weights off; otherwise the batches did, since the same step size met
 data it could not take. A spike from the data puts ``skip_batches`` first: rewind to before the
 spike and skip the batches around it, as PaLM did (Chowdhery et al. 2022, sec. 5.1: restart about
-100 steps before a spike and skip 200-500 batches); here the window starts RUN steps before the
-spike's first sign (its first spiking value within RECENT rows before the sustained onset) and
-ends 2 x RUN after it, the same 1:2 split of before and after on this scale. A spike caused by
-the step size drops the skip (other batches would meet the same step).
+100 steps before a spike and skip 200-500 batches, a window reaching 100 steps before it and
+100-400 after); here the window starts RUN logged steps before the spike's first sign (its first
+spiking value within RECENT rows before the sustained onset) and ends 2 x RUN after it, a run of
+these catalogues being 100-150 steps. A spike caused by the step size drops the skip (other
+batches would meet the same step).
 """
 
 from __future__ import annotations
