@@ -68,6 +68,15 @@ that was never loaded; checked on raw rows only (seeds 0-2), as the comment besi
 healthy configurations (a 2-block CNN of width (32, 64), a width-48 GPT and ViT, a wide SiLU MLP under Adam,
 and two runs with two agreeing losses: a class-balanced cross-entropy, a second head on the last block),
 checked likewise.
+``held_out8``: 13 recipes added 2026-12-03 (third session, later; one per class but for dead units and
+gradient conflict, where no tried mechanism held in seeds 0-2), declared held out before any doctor run on
+them (148 injection recipes in all), each a mechanism its class had not used, mixed over the MLP, CNN, GPT and
+ViT: a residual network's 1 / sqrt(depth) scale on a plain MLP's layers, loss weights given as class counts, a
+per-sample max scaling meeting a blank image, a shard in another class order, a raw position index in one
+embedding channel, RMSprop at SGD's rate, a squared learning rate, inputs and labels shuffled apart, weights
+restored x10 mid-run under tanh, the attention scale multiplied instead of divided, ALiBi slopes with the
+exponent's sign lost, embedding tables left at a constant fill and frozen, two blocks pruned to 100%; checked
+on raw rows only (seeds 0-2), as the comment beside each says.
 """
 
 from __future__ import annotations
@@ -150,7 +159,7 @@ DEPTH = ("layernorm_scaling", "norm_placement")
 CONFLICT = ("pcgrad", "samgs", "gcond")
 
 C, H, H2, H3, H4, H5 = Case, "held_out", "held_out2", "held_out3", "held_out4", "held_out5"
-H6, H7 = "held_out6", "held_out7"
+H6, H7, H8 = "held_out6", "held_out7", "held_out8"
 INJECTED: list[Case] = [
     # vanishing gradients
     C("vanish/mlp-sigmoid-deep", R("mlp", inj.Activation("sigmoid"), depth=10, init="xavier"),
@@ -197,6 +206,15 @@ INJECTED: list[Case] = [
     # 6.1e-4 of block 7 on every step; act_rms 0.016-0.02; loss flat at 2.30 (seeds 0-2)
     C("vanish/mlp8-hidden-softmax", R("mlp", inj.HiddenSoftmax(), depth=8), "vanishing gradients", (0, 5), 0,
       VANISH, H7),
+    # every hidden layer of a 10-block Xavier tanh MLP multiplied by 1 / sqrt(10) (the 1 / sqrt(depth) branch
+    # scale of a residual network put on the layers of a plain one): grad_norm of block 0 7e-6-1e-5 vs block
+    # 9's 0.032-0.073 from step 0 to the end, each block 1-3.5x below the next; blocks 0-3 at most 1.2e-3 of
+    # block 9, block 4 at most 4e-3; act_rms 0.13-0.17 in block 0 down to 4e-6-5e-6 in block 9 at step 0; loss
+    # flat at 2.30 (seeds 0-2)
+    C("vanish/mlp10-tanh-residual-scale-on-plain-layers",
+      R("mlp", *(edit(0, f"blocks.{i}.linear", inj.scale_output(10 ** -0.5)) for i in range(10)), depth=10,
+        act="tanh", init="xavier"),
+      "vanishing gradients", (0, 4), 0, VANISH, H8),
     # exploding gradients
     C("explode/mlp-lr-jump", R("mlp", inj.LR(60, 40.0)), "exploding gradients", (0, 3), 61, EXPLODE,
       also=("non-finite values",)),
@@ -236,6 +254,12 @@ INJECTED: list[Case] = [
     # 77 (seed 2); the loss 3.4-3.5 before, NaN at step 44, 55, 77
     C("explode/gpt-sgd-warmup-to-64x", R("gpt", inj.WarmupTo(64.0, 50), opt="sgd", lr=0.1),
       "exploding gradients", (0, 2), 0, EXPLODE, H7, also=("non-finite values",)),
+    # the per-sample cross-entropy weighted by the class counts (~180; counts where inverse frequencies were
+    # meant, with no division by the weights' sum) on a 5-block MLP of width 96 under SGD: loss 343-441 at
+    # step 0; grad norms 99-390 at step 0, 1.4e4-3.8e5 at step 1, 1.8e10-3e13 at step 2 in every block, NaN at
+    # step 3 (loss NaN or inf at step 3-4) (seeds 0-2)
+    C("explode/mlp5-class-count-loss-weights", R("mlp", inj.ClassCountWeights(), depth=5, width=96),
+      "exploding gradients", (0, 4), 0, EXPLODE, H8, also=("non-finite values",)),
     # dead units
     C("dead/mlp-block2-at-60", R("mlp", edit(60, "blocks.2.linear", inj.fill("bias", -50.0))),
       "dead units", (2, 2), 60, DEAD),
@@ -315,6 +339,12 @@ INJECTED: list[Case] = [
     # fault (it sits after the blocks); every batch is hit
     C("nonfinite/vit-temperature-init-0", R("vit", inj.LearnedTemperature(0.0)), "non-finite values", None, 0,
       CORRUPT, H7),
+    # every image divided by its own maximum without an epsilon (a per-sample max scaling), and at step 50 one
+    # blank image in the ViT's batch: loss 2.02-2.16 at step 49, NaN at 50 and the run stops; every block's
+    # grad norm and act_rms NaN at step 50 (0.065-0.23 and 0.29-0.59 at 49) (seeds 0-2). Skipping that step
+    # avoids it
+    C("nonfinite/vit-max-scaling-blank-image-at-50", R("vit", inj.Batch(0, inj.max_scaled(50))),
+      "non-finite values", (0, 0), 50, BAD_BATCH, H8),
     # loss spike
     C("spike/mlp-lr-burst", R("mlp", inj.LR(80, 20.0, 85)), "loss spike", None, 81, SPIKE),
     C("spike/cnn-one-label-shard", R("cnn", inj.Batch(70, inj.one_label(3), 76)), "loss spike", None, 70,
@@ -350,6 +380,12 @@ INJECTED: list[Case] = [
     # 3.41-3.44 at 99 (seeds 0-2). An optimizer fault, not the data
     C("spike/gpt-second-moment-forgotten-at-60", R("gpt", inj.ForgetSecondMoment(60)), "loss spike", None, 61,
       SPIKE, H7),
+    # steps 90-95 draw a shard whose labels follow another class order (9 - y, inputs intact) on a 5-block MLP
+    # of width 96: loss 0.22-0.57 at step 89, 5.0-7.2 at 90, 1.8-2.1 at 95, 0.54-0.66 at 100 and 0.19-0.21 at
+    # the end; grad norms 0.45-1.7 at 89, 3.2-4.9 at 90 (seeds 0-2)
+    C("spike/mlp5-class-order-reversed-shard",
+      R("mlp", inj.Batch(90, inj.class_order_reversed, 96), depth=5, width=96),
+      "loss spike", None, 90, BAD_SHARD, H8),
     # massive activations (one channel of one position, carried by the residual stream)
     C("massive/gpt-position0", R("gpt", edit(30, "pos_emb", inj.poke("weight", 1e3, 5))),
       "massive activations", (0, 2), 30, MASSIVE),
@@ -389,6 +425,11 @@ INJECTED: list[Case] = [
     C("massive/gpt4-attn-proj-bias-channel-block1",
       R("gpt", edit(30, "blocks.1.attn.proj", inj.poke("bias", 1e3, 5)), n_layer=4),
       "massive activations", (1, 3), 30, MASSIVE, H7),
+    # the raw position index (0-15) added to channel 5 of the GPT's embedded tokens (a position feature
+    # written in unscaled): act_max_median of blocks 0-2 420-790 at step 0, 25-230 at 30, 54-230 at 99 (the
+    # healthy GPT's 3-8); the loss falls less, 3.47 -> 3.34-3.41 (seeds 0-2)
+    C("massive/gpt-raw-position-index-channel", R("gpt", inj.PositionIndexChannel(5)), "massive activations",
+      (0, 2), 0, MASSIVE, H8),
     # update too large / too small (optimizer configuration)
     C("update-large/mlp-adam-lr-0.05", R("mlp", opt="adam", lr=0.05), "update too large", (0, 3), 0, LARGE),
     C("update-large/cnn-adam-lr-0.2", R("cnn", opt="adam", lr=0.2), "update too large", (0, 2), 0, LARGE, H),
@@ -428,6 +469,12 @@ INJECTED: list[Case] = [
     # same MLP: 0.13-0.16) (seeds 0-2)
     C("update-large/mlp5-wide-lars-trust-1", R("mlp", inj.TrustRatio(1.0), depth=5, width=128),
       "update too large", (0, 4), 0, LARGE, H7),
+    # the SGD optimizer of a 4-block CNN (8, 16, 32, 32) replaced by RMSprop at the same rate (0.05, a rate
+    # tuned for SGD given to an adaptive method): update_ratio 1.4-7.2 at step 0, 0.3-0.6 at 1, 0.03-0.1 at
+    # steps 5-30, 0.012-0.047 at the end (healthy CNN 3e-3-1.2e-2); the loss 2.3 -> 5.4-7.7 at step 1, then
+    # falls to 0.04-0.32 (seeds 0-2)
+    C("update-large/cnn4-rmsprop-at-sgd-lr", R("cnn", inj.RMSprop(), channels=(8, 16, 32, 32)),
+      "update too large", (0, 3), 0, LARGE, H8),
     C("update-small/mlp-sgd-lr-1e-5", R("mlp", lr=1e-5), "update too small", (0, 3), 0, SMALL,
       also=("no progress",)),
     C("update-small/gpt-adam-lr-1e-6", R("gpt", lr=1e-6), "update too small", (0, 2), 0, SMALL, H,
@@ -463,6 +510,11 @@ INJECTED: list[Case] = [
     # CNN: 0.29-0.33) (seeds 0-2)
     C("update-small/cnn-wide-clip-norm-1e-4", R("cnn", inj.ClipGradNorm(1e-4), channels=(16, 32, 32)),
       "update too small", (0, 2), 0, SMALL, H7, also=("no progress",)),
+    # the learning rate squared (a schedule lambda returning the rate, not a factor: 2e-3 -> 4e-6) on a ViT of
+    # width 48: update_ratio 6.5e-5 at step 0, 2e-5-3e-5 from step 50 on (healthy ViT 7e-3-3e-2); loss flat at
+    # 2.30-2.36 (seeds 0-2)
+    C("update-small/vit48-lr-squared", R("vit", inj.SquaredLR(), d_model=48), "update too small", (0, 2), 0,
+      SMALL, H8, also=("no progress",)),
     # no progress (data/label faults; a learning rate of 0)
     C("stall/mlp-shuffled-labels", R("mlp", inj.Batch(0, inj.shuffled_labels(10))), "no progress", None, 0,
       NO_SIGNAL),
@@ -498,6 +550,12 @@ INJECTED: list[Case] = [
     # remedy reattaches the loss
     C("stall/cnn-detached-task-loss", R("cnn", inj.DetachedTask(1e-4)), "no progress", None, 0, (), H7,
       also=("update too small",)),
+    # inputs and labels shuffled apart (each batch's labels permuted against its images, as by two loaders
+    # with different seeds) on a 2-block ViT: loss 2.30-2.32 at step 0 and 2.29-2.32 at the end, while Adam's
+    # update_ratio is 0.027 at step 0 and 1.4e-3-4.5e-3 after (the optimizer moves, nothing is learned) (seeds
+    # 0-2)
+    C("stall/vit2-labels-shuffled-apart", R("vit", inj.Batch(0, inj.shuffled_apart), n_layer=2),
+      "no progress", None, 0, NO_SIGNAL, H8),
     # saturation
     C("saturation/mlp-tanh-std1", R("mlp", act="tanh", init=1.0), "saturation", (0, 3), 0, SATURATE),
     C("saturation/mlp-sigmoid-std2", R("mlp", inj.Activation("sigmoid"), init=2.0), "saturation", (0, 3), 0,
@@ -543,6 +601,13 @@ INJECTED: list[Case] = [
       R("mlp", *(edit(0, f"blocks.{i}.linear", inj.default_uniform) for i in range(5)), act="tanh", depth=5,
         width=48),
       "saturation", (0, 4), 0, SATURATE, H7),
+    # every weight of a Xavier tanh MLP x10 at step 60 (a checkpoint restored in another scale): act_rms
+    # 0.32-0.39 and act_max_median 2.5-4 in blocks 0-3 at step 59, act_rms 0.90-0.97 and act_max_median 1.0
+    # from step 60 to the end; the loss still falls slowly, 0.58-1.05 at 60-61 -> 0.48-0.51 (seeds 0-2)
+    C("saturation/mlp-tanh-weights-x10-at-60",
+      R("mlp", *(edit(60, f"blocks.{i}.linear", inj.scale("weight", 10.0)) for i in range(4)), act="tanh",
+        init="xavier"),
+      "saturation", (0, 3), 60, SATURATE, H8),
     # attention-logit growth
     C("logits/gpt-lr-10x", R("gpt", lr=3e-2), "attention-logit growth", (0, 2), 0, LOGITS),
     C("logits/vit-lr-jump-30x", R("vit", inj.LR(50, 30.0)), "attention-logit growth", (0, 2), 51, LOGITS, H),
@@ -581,6 +646,12 @@ INJECTED: list[Case] = [
     # model-side remedy removes a loss term
     C("logits/vit-attention-logit-reward", R("vit", inj.AttentionLogitReward(1e-2)), "attention-logit growth",
       (0, 2), 0, (), H7),
+    # attention logits multiplied by sqrt(d_head) where they should be divided by it (x d_head = 16 over the
+    # right scale) in a GPT of width 64: attn_logit_max 1.6-2 at step 0, 7.5-15 at 20, 25-40 in blocks 1-2 at
+    # 50, 50-65 at 90 (block 0 10-15; the same GPT with the right scale: 0.1-0.13 at step 0, 1.7-3.3 at 90);
+    # entropy of blocks 1-2 1.9 -> 0.3-0.4 at step 90 (seeds 0-2)
+    C("logits/gpt64-inverted-attention-scale", R("gpt", inj.InvertedAttentionScale(), d_model=64),
+      "attention-logit growth", (0, 2), 0, LOGITS, H8, also=("attention-entropy collapse",)),
     # attention-entropy collapse
     C("entropy/gpt-qk-scale-block2", R("gpt", edit(30, "blocks.2.attn", inj.qk_scale(30.0))),
       "attention-entropy collapse", (2, 2), 30, LOGITS, also=("attention-logit growth",)),
@@ -626,6 +697,13 @@ INJECTED: list[Case] = [
     # (seeds 0-2). No model-side remedy removes a loss term
     C("entropy/gpt-entropy-penalty-sign-flipped", R("gpt", inj.AttentionEntropyPenalty(1.0)),
       "attention-entropy collapse", (0, 2), 0, (), H7, also=("attention-logit growth",)),
+    # ALiBi's distance penalty with its slopes' exponent sign lost (2^(8h/H) = 4-256 instead of 2^(-8h/H)) in
+    # every block of the GPT: attn_entropy 0.02-0.07 nats in every block on every probe (healthy 1.8-1.9); the
+    # probe's attn_logit_max 3.8e3 (the penalty itself); the loss falls as the healthy GPT's, 3.47 ->
+    # 2.92-3.01, since the Markov chain needs only the current token (seeds 0-2). No model-side remedy changes
+    # the slopes
+    C("entropy/gpt-steep-alibi", R("gpt", inj.SteepAlibi()), "attention-entropy collapse", (0, 2), 0, (), H8,
+      also=("attention-logit growth",)),
     # rank collapse
     C("rank/vit-uniform-attention-block1",
       R("vit", edit(40, "blocks.1.attn", inj.uniform_attention(300.0), True)), "rank collapse", (1, 2), 40,
@@ -673,6 +751,13 @@ INJECTED: list[Case] = [
     # 2.29-2.32 (seeds 0-2)
     C("rank/vit4-one-position-row-std1", R("vit", inj.SharedPosition(1.0), n_layer=4), "rank collapse",
       (0, 3), 0, RANK, H7),
+    # the GPT's token and position tables left at a constant fill (0.02) and frozen (a pretrained embedding
+    # whose checkpoint failed to load): every token enters as the same vector: token_spread exactly 0 in
+    # blocks 0-2 on every probe, attn_entropy at its maximum (1.9); loss flat at 3.47 (seeds 0-2). No
+    # model-side remedy restores the tables
+    C("rank/gpt-embeddings-constant-frozen",
+      R("gpt", *(edit(0, table, inj.frozen_fill("weight", 0.02)) for table in ("tok_emb", "pos_emb"))),
+      "rank collapse", (0, 2), 0, (), H8),
     # unused depth
     C("depth/gpt-block2-zeroed", R("gpt", edit(20, "blocks.2.attn.proj", inj.zero_all, True),
                                    edit(20, "blocks.2.mlp.proj", inj.zero_all, True)),
@@ -719,6 +804,14 @@ INJECTED: list[Case] = [
       R("gpt", *(edit(0, f"blocks.{i}.{b}.proj", inj.zero_all) for i in (2, 3) for b in ("attn", "mlp")),
         inj.ReZero((2, 3)), n_layer=4),
       "unused depth", (2, 3), 0, DEPTH, H7),
+    # blocks 3-4 of a 5-block GPT pruned to 100% sparsity (a per-layer sparsity list read in the wrong order:
+    # their attention and MLP output projections zeroed, weights and biases, before every step): block_contrib
+    # of blocks 3-4 exactly 0 on every probe vs blocks 0-2's 0.26-3.9; their update_ratio 5e-3-0.026 (the
+    # norms and input projections still move); loss 3.47 -> 2.92-2.97 (seeds 0-2)
+    C("depth/gpt5-blocks3-4-pruned",
+      R("gpt", *(inj.Constraint(f"blocks.{i}.{b}.proj", inj.zero_all) for i in (3, 4)
+                 for b in ("attn", "mlp")), n_layer=5),
+      "unused depth", (3, 4), 0, DEPTH, H8),
     # gradient conflict (two named losses trained on their sum; train() logs their per-layer conflict)
     C("conflict/mlp-shifted-labels", R("mlp", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
     C("conflict/vit-shifted-labels", R("vit", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),

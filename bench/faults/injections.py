@@ -1173,3 +1173,118 @@ class AuxiliaryHead:
         model.register_forward_pre_hook(lambda _m, _inputs: seen.clear())
         setup.optimizer.add_param_group({"params": list(head.parameters())})
         beside_task(setup, "auxiliary", lambda out, y: w * F.cross_entropy(head(seen[-1]), y))
+
+
+# -- held_out8 helpers ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClassCountWeights:
+    """The task's per-sample cross-entropy weighted by the class counts of the digits' training labels
+    (~180 each) and averaged over the batch: counts given where inverse frequencies were meant, without the
+    division by the weights' sum that ``F.cross_entropy(weight=...)`` makes, so the loss is ~180x."""
+
+    def __call__(self, setup: Setup) -> None:
+        counts = torch.bincount(_digits(True).y_train, minlength=10).float()
+        setup.loss_fn = lambda out, y: (counts[y] * F.cross_entropy(out, y, reduction="none")).mean()
+
+
+@dataclass(frozen=True)
+class SquaredLR:
+    """Every group's learning rate squared from step 0 (a schedule's lambda returning the learning rate
+    itself where a factor was meant, so ``LambdaLR`` multiplies the rate by itself)."""
+
+    def __call__(self, setup: Setup) -> None:
+        for g in setup.optimizer.param_groups:
+            g["lr"] = g["lr"] ** 2
+
+
+@dataclass(frozen=True)
+class RMSprop:
+    """The optimizer replaced by RMSprop (Tieleman and Hinton 2012, alpha 0.99) at the learning rate of
+    the one it replaces (a rate tuned for SGD given to an adaptive method)."""
+
+    def __call__(self, setup: Setup) -> None:
+        setup.optimizer = torch.optim.RMSprop(setup.model.parameters(), lr=setup.optimizer.defaults["lr"])
+
+
+def shuffled_apart(x, y, step):
+    """The batch's labels permuted against its inputs (a seeded draw per step): inputs and labels
+    shuffled by two loaders with different seeds; the label counts are kept, their pairing is lost."""
+    return x, y[torch.randperm(len(y), generator=torch.Generator().manual_seed(7907 * step + 3))]
+
+
+def max_scaled(blank_at: int) -> Callable:
+    """Each image divided by its own maximum without an epsilon (a per-sample max scaling); at step
+    ``blank_at`` the batch's first image is blank, so it becomes 0 / 0 = NaN."""
+    def fn(x, y, step):
+        if step == blank_at:
+            x[0] = 0.0
+        return x / x.flatten(1).amax(1).reshape(-1, *[1] * (x.dim() - 1)), y
+    return fn
+
+
+def class_order_reversed(x, y, step):
+    """Every label ``9 - y`` (a shard whose label ids follow another class order): inputs intact."""
+    return x, 9 - y
+
+
+@dataclass(frozen=True)
+class PositionIndexChannel:
+    """The raw position index (0, 1, ..., T - 1) added to channel ``channel`` of the embedded tokens (a
+    position feature written in unscaled, by a hook the embedding's dropout keeps), from step 0."""
+
+    channel: int
+
+    def __call__(self, setup: Setup) -> None:
+        def hook(_m, _inputs, out):
+            out = out.clone()
+            out[..., self.channel] += torch.arange(out.shape[-2], dtype=out.dtype)
+            return out
+
+        setup.model.drop.register_forward_hook(hook)
+
+
+@dataclass(frozen=True)
+class InvertedAttentionScale:
+    """Every attention's logits computed as ``q . k * sqrt(d_head)`` (the scale of scaled dot-product
+    attention, Vaswani et al. 2017, arXiv:1706.03762, multiplied where it divides): the explicit path with
+    a kept hook multiplying the scaled logits by ``d_head``, in training as in the probe."""
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                d_head = m.proj.in_features // m.n_head
+                m.logits.register_forward_hook(lambda _m, _inputs, out, k=d_head: out * k)
+
+
+@dataclass(frozen=True)
+class SteepAlibi:
+    """ALiBi's linear distance penalty ``-m_h (i - j)`` on every attention's logits (Press et al. 2022,
+    arXiv:2108.12409, slopes ``2^(-8 h / H)``) with the exponent's sign lost, slopes ``2^(8 h / H)``
+    (4-256 for 4 heads): each query sees little beyond its own token. A kept hook on the explicit path."""
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        def hook(_m, _inputs, out):
+            h, t = out.shape[1], out.shape[-1]
+            slopes = 2.0 ** (8.0 * torch.arange(1, h + 1) / h)
+            pos = torch.arange(t)
+            distance = (pos[:, None] - pos[None, :]).clamp_min(0).float()
+            return out - slopes[:, None, None] * distance
+
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                m.logits.register_forward_hook(hook)
+
+
+def frozen_fill(name: str, value: float) -> Callable[[nn.Module], None]:
+    """Set every entry of parameter ``name`` to ``value`` and stop it from training (a pretrained
+    parameter whose checkpoint failed to load, left at its constant fill and frozen as loaded ones are)."""
+    def fn(m: nn.Module) -> None:
+        getattr(m, name).fill_(value).requires_grad_(False)
+    return fn
