@@ -1288,3 +1288,45 @@ def frozen_fill(name: str, value: float) -> Callable[[nn.Module], None]:
     def fn(m: nn.Module) -> None:
         getattr(m, name).fill_(value).requires_grad_(False)
     return fn
+
+
+# -- held_out8 healthy multi-loss configurations --------------------------------------------------------
+
+def _flat(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (..., C) and targets (...) as (N, C) and (N,): one row per prediction (a GPT's tokens too)."""
+    return out.flatten(0, -2), y.flatten()
+
+
+@dataclass(frozen=True)
+class ReverseCrossEntropyAuxiliary:
+    """A second named loss beside the task: ``weight`` times the reverse cross-entropy
+    ``-sum_k p_k log q_k`` of the predictions ``p`` against the one-hot labels ``q`` with ``log 0`` clipped
+    to ``-4`` (symmetric cross-entropy, Wang et al. 2019, arXiv:1908.06112), on the same labels: it equals
+    ``4 (1 - p_y)`` and agrees with the task's; ``doctor.train`` logs their per-layer conflict."""
+
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        def rce(out, y):
+            out, y = _flat(out, y)
+            return self.weight * 4.0 * (1.0 - out.softmax(-1).gather(1, y[:, None])).mean()
+
+        beside_task(setup, "reverse_ce", rce)
+
+
+@dataclass(frozen=True)
+class GeneralisedCrossEntropyAuxiliary:
+    """A second named loss beside the task: ``weight`` times the generalised cross-entropy
+    ``(1 - p_y^q) / q`` (Zhang and Sabuncu 2018, arXiv:1805.07836; ``q -> 0`` is the cross-entropy) on the
+    same labels, an objective that agrees with the task's; ``doctor.train`` logs their per-layer conflict."""
+
+    q: float = 0.7
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        def gce(out, y):
+            out, y = _flat(out, y)
+            p = out.softmax(-1).gather(1, y[:, None])
+            return self.weight * ((1.0 - p.pow(self.q)) / self.q).mean()
+
+        beside_task(setup, "generalised_ce", gce)

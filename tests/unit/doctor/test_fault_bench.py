@@ -114,6 +114,7 @@ def test_catalogue_is_declared_up_front():
     assert sum(c.split == "held_out5" for c in cases.HEALTHY) == 6
     assert sum(c.split == "held_out6" for c in cases.HEALTHY) == 6
     assert sum(c.split == "held_out7" for c in cases.HEALTHY) == 6
+    assert sum(c.split == "held_out8" for c in cases.HEALTHY) == 6
     from layerwise.doctor import PRESCRIPTIONS
     components = {p.component for rx in PRESCRIPTIONS.values() for p in rx} | {"init"}
     for c in injected:
