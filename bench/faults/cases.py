@@ -68,18 +68,18 @@ that was never loaded; checked on raw rows only (seeds 0-2), as the comment besi
 healthy configurations (a 2-block CNN of width (32, 64), a width-48 GPT and ViT, a wide SiLU MLP under Adam,
 and two runs with two agreeing losses: a class-balanced cross-entropy, a second head on the last block),
 checked likewise.
-``held_out8``: 13 recipes added 2026-12-03 (third session, later; one per class but for dead units and
-gradient conflict, where no tried mechanism held in seeds 0-2), declared held out before any doctor run on
-them (148 injection recipes in all), each a mechanism its class had not used, mixed over the MLP, CNN, GPT and
-ViT: a residual network's 1 / sqrt(depth) scale on a plain MLP's layers, loss weights given as class counts, a
-per-sample max scaling meeting a blank image, a shard in another class order, a raw position index in one
-embedding channel, RMSprop at SGD's rate, a squared learning rate, inputs and labels shuffled apart, weights
-restored x10 mid-run under tanh, the attention scale multiplied instead of divided, ALiBi slopes with the
-exponent's sign lost, embedding tables left at a constant fill and frozen, two blocks pruned to 100%; checked
-on raw rows only (seeds 0-2), as the comment beside each says. With them, 6 healthy configurations (a 3-block
-CNN at Adam 3e-3, a 4-block width-48 GPT at 2e-3, a ViT at 1e-3 for 150 steps, a 3-block ELU MLP under Adam,
-and two runs with two agreeing losses: the reverse cross-entropy, the generalised cross-entropy), checked
-likewise.
+``held_out8``: 15 recipes added 2026-12-03 (third session, later; one per class), declared held out before any
+doctor run on them (150 injection recipes in all), each a mechanism its class had not used, mixed over the
+MLP, CNN, GPT and ViT: a residual network's 1 / sqrt(depth) scale on a plain MLP's layers, loss weights given
+as class counts, a dropout's keep probability given as its drop probability, a per-sample max scaling meeting
+a blank image, a shard in another class order, a raw position index in one embedding channel, RMSprop at SGD's
+rate, a squared learning rate, inputs and labels shuffled apart, weights restored x10 mid-run under tanh, the
+attention scale multiplied instead of divided, ALiBi slopes with the exponent's sign lost, embedding tables
+left at a constant fill and frozen, two blocks pruned to 100%, a contrastive loss with its positive mask
+inverted; checked on raw rows only (seeds 0-2), as the comment beside each says. With them, 6 healthy
+configurations (a 3-block CNN at Adam 3e-3, a 4-block width-48 GPT at 2e-3, a ViT at 1e-3 for 150 steps, a
+3-block ELU MLP under Adam, and two runs with two agreeing losses: the reverse cross-entropy, the generalised
+cross-entropy), checked likewise.
 """
 
 from __future__ import annotations
@@ -305,6 +305,12 @@ INJECTED: list[Case] = [
     C("dead/mlp5-block2-reset-to-zero-at-60",
       R("mlp", edit(60, "blocks.2.linear", inj.zero_all), depth=5, width=96), "dead units", (2, 2), 60, DEAD,
       H7),
+    # dropout on block 1's output with p = 1.0 (TensorFlow 1's keep_prob = 1.0 given to torch's p, the
+    # probability of dropping): dead_fraction 1.0 in blocks 1-3 from step 0 to the end (block 0 0.03-0.17),
+    # every grad norm exactly 0; loss flat at 2.30 (seeds 0-2). No model-side remedy changes the dropout's
+    # probability
+    C("dead/mlp-keep-prob-as-dropout-block1", R("mlp", inj.KeepProbAsDropout(1)), "dead units", (1, 3), 0, (),
+      H8),
     # non-finite values
     C("nonfinite/mlp-nan-batch", R("mlp", inj.Batch(70, inj.nan_inputs, 71)), "non-finite values",
       (0, 0), 70, BAD_BATCH),
@@ -847,6 +853,12 @@ INJECTED: list[Case] = [
     # loss stalls at 1.68-1.91 (seeds 0-2)
     C("conflict/mlp3-wide-l2-sp-anchor-at-init", R("mlp", inj.AnchorToInit(0.5), depth=3, width=128),
       "gradient conflict", None, 0, CONFLICT, H7),
+    # a supervised contrastive loss (weight 1, temperature 0.5) on the ViT's normalised logits with its
+    # positive mask inverted (y_i != y_j) beside the task: cos_min -0.51..+0.03 at step 10, -0.76..-0.90 at
+    # 50, -0.48..-0.96 at 90 in all 3 blocks; medians -0.48..-0.87 in every block; the summed loss 6.5 ->
+    # 5.7-6.2 (seeds 0-2)
+    C("conflict/vit-contrastive-mask-inverted", R("vit", inj.InvertedContrastiveAuxiliary()),
+      "gradient conflict", None, 0, CONFLICT, H8),
 ]
 
 HEALTHY: list[Case] = [

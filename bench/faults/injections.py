@@ -1290,6 +1290,44 @@ def frozen_fill(name: str, value: float) -> Callable[[nn.Module], None]:
     return fn
 
 
+
+@dataclass(frozen=True)
+class KeepProbAsDropout:
+    """Dropout on block ``block``'s output with drop probability ``keep_prob`` (a keep probability, as
+    TensorFlow 1's ``keep_prob``, given to ``F.dropout``'s ``p``, the probability of dropping): at 1.0 the
+    block's output is zero on every training step and nothing after it sees the input."""
+
+    block: int
+    keep_prob: float = 1.0
+
+    def __call__(self, setup: Setup) -> None:
+        def hook(m: nn.Module, _inputs, out):
+            return F.dropout(out, self.keep_prob, m.training)
+
+        setup.model.blocks[self.block].register_forward_hook(hook)
+
+
+@dataclass(frozen=True)
+class InvertedContrastiveAuxiliary:
+    """A second named loss beside the task: ``weight`` times a supervised contrastive loss (Khosla et al.
+    2020, arXiv:2004.11362) on the normalised logits whose positive mask is written ``y_i != y_j`` where
+    ``y_i == y_j`` was meant: it pulls samples of different classes together while the task pulls them
+    apart; ``doctor.train`` logs their per-layer conflict."""
+
+    weight: float = 1.0
+    temperature: float = 0.5
+
+    def __call__(self, setup: Setup) -> None:
+        def contrastive(out, y):
+            z = F.normalize(out, dim=-1)
+            self_pair = torch.eye(len(y), dtype=torch.bool)
+            log_p = (z @ z.T / self.temperature).masked_fill(self_pair, float("-inf")).log_softmax(-1)
+            positive = y[:, None] != y[None, :]  # the inverted mask
+            mean_log_p = log_p.masked_fill(~positive, 0.0).sum(-1) / positive.sum(-1).clamp_min(1)
+            return -self.weight * mean_log_p.mean()
+
+        beside_task(setup, "contrastive", contrastive)
+
 # -- held_out8 healthy multi-loss configurations --------------------------------------------------------
 
 def _flat(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
