@@ -73,3 +73,17 @@ def nan_loss(seed: int) -> Setup:
     setup = _setup(seed, lr=0.05, steps=20)
     setup.loss_fn = lambda out, y: F.cross_entropy(out, y) * float("nan")
     return setup
+
+
+def bad_shard(seed: int) -> Setup:
+    """Healthy but for steps 80-85, whose batches carry labels shifted by one class (a shard
+    written with another label order)."""
+    setup = _setup(seed, lr=0.05)
+    inner = setup.batch
+
+    def batch(step: int):
+        x, y = inner(step)
+        return (x, (y + 1) % 3) if 80 <= step < 86 else (x, y)
+
+    setup.batch = batch
+    return setup

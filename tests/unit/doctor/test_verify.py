@@ -221,3 +221,20 @@ def test_a_nan_batch_is_diagnosed_and_the_guard_that_skips_it_is_confirmed(tmp_p
 
     treated = diagnose(tmp_path / "rx1-skip_nonfinite" / "s0")
     assert [(f.symptom, f.onset_step) for f in treated.findings] == [("transient non-finite values", 40)]
+
+
+def test_a_shard_of_wrong_labels_is_a_data_spike_and_skipping_its_batches_is_confirmed(tmp_path):
+    v = verify(recipes.bad_shard, seeds=range(5), top_k=1, out=tmp_path)
+    from layerwise.doctor import diagnose
+
+    (spike,) = diagnose(tmp_path / "baseline-s0").findings
+    assert (spike.symptom, spike.onset_step, spike.evidence["cause"]) == ("loss spike", 80, "data")
+    check = v.checks[0]
+    assert (check.prescription.component, check.prescription.settings) == (
+        "skip_batches", {"start": 76, "stop": 88})
+    assert check.gone == [True] * 5 and check.verdict == "confirmed", v.text()
+    assert diagnose(tmp_path / "rx1-skip_batches" / "s0").findings == []  # no spike left
+    from layerwise.doctor import load
+
+    steps, _ = load(tmp_path / "rx1-skip_batches" / "s0").scalars["loss"]
+    assert steps.tolist() == list(range(150))  # every step trained: the skipped batches were replaced
