@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from layerwise.doctor._finding import Prescription
-from layerwise.doctor._setup import Setup
+from layerwise.doctor._setup import Setup, batch_of
 
 
 class NotApplicable(ValueError):
@@ -48,7 +48,7 @@ def _window(p: Prescription, steps: int) -> tuple[int, int]:
         raise NotApplicable(f"skip_batches window {start}..{stop - 1} is not inside the run's steps "
                             f"0..{steps - 1}")
     start, stop = int(start), int(min(stop, steps))
-    if stop - start > start and 2 * stop - start > steps:
+    if any(batch_of(step, (start, stop)) >= steps for step in range(start, stop)):
         raise NotApplicable(f"skip_batches window {start}..{stop - 1} is too long for a run of {steps} steps "
                             "to train on other batches in its place (see layerwise.doctor._setup.batch_of)")
     return start, stop

@@ -243,3 +243,11 @@ def test_skip_batches_refuses_a_window_it_cannot_replay(settings, why):
     setup = Setup(*fresh(), batch=None, loss_fn=None, steps=12, held_out=None)
     with pytest.raises(NotApplicable, match=why):
         apply(P("skip_batches", settings, ""), setup)
+
+
+def test_skip_batches_takes_every_window_it_can_replay():
+    from layerwise.doctor._setup import batch_of
+
+    setup = Setup(*fresh(), batch=None, loss_fn=None, steps=12, held_out=None)
+    apply(P("skip_batches", {"start": 3, "stop": 8}, ""), setup)  # steps 3, 4 forward, 5-7 back
+    assert [batch_of(s, setup.skip_batches) for s in range(3, 8)] == [8, 9, 0, 1, 2]
