@@ -28,11 +28,10 @@ import numpy as np
 from layerwise.doctor._finding import Finding
 from layerwise.doctor._prescribe import learning_rate_first, prescriptions
 from layerwise.doctor._rule import rule
-from layerwise.doctor._signals import Signals, first_sustained, layers_where, nan_reduce
+from layerwise.doctor._signals import Signals, effective_lr_jump, first_sustained, layers_where, nan_reduce
 from layerwise.doctor.rules.update_size import HIGH as UPDATE_BOUND
 
 GROWTH, RATE, RUN = 100.0, 10.0, 2
-STEP_JUMP, LEAD, RECENT = 10.0, 2, 10
 FROM_START = 10  # logged rows: an explosion found this early had no healthy level to leave
 SETTLE, CALM = 10, 3  # a surge is over within SETTLE logged steps of its onset, then CALM rows or more
 GROWN = "growth over the early level"
@@ -118,28 +117,3 @@ def _first_update(s: Signals) -> float | None:
     if u is None or not len(u.steps) or not np.isfinite(u.values[0]).any():
         return None
     return float(np.nanmax(np.where(np.isfinite(u.values[0]), u.values[0], np.nan)))
-
-
-def effective_lr_jump(s: Signals, onset: int) -> tuple[float, float] | None:
-    """(jump, ratio): over the LEAD logged steps up to ``onset``, the largest growth of the update
-    ratio per unit gradient norm (the effective learning rate) over its median on the RECENT
-    logged steps before them, and the update ratio there, when that growth is at least
-    STEP_JUMP: the step size went up, not the gradient; None otherwise (or without both metrics
-    on the same rows)."""
-    u, g = s.metrics.get("update_ratio"), s.metrics.get("grad_norm")
-    if u is None or g is None or u.layers != g.layers:
-        return None
-    steps, iu, ig = np.intersect1d(u.steps, g.steps, return_indices=True)
-    ratio, grad = u.values[iu], g.values[ig]
-    first = int(np.searchsorted(steps, onset - LEAD))
-    last = int(np.searchsorted(steps, onset, side="right"))
-    if first < 3 or last <= first:
-        return None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        effective = np.where(grad > 0, ratio / grad, np.nan)
-        before = nan_reduce(np.nanmedian, effective[max(0, first - RECENT):first], axis=0)
-        jump = effective[first:last] / np.where(before > 0, before, np.nan)
-    if not np.isfinite(jump).any() or np.nanmax(jump) < STEP_JUMP:
-        return None
-    row, col = np.unravel_index(np.nanargmax(jump), jump.shape)
-    return float(jump[row, col]), float(ratio[first + row, col])

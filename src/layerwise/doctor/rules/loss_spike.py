@@ -27,8 +27,7 @@ import numpy as np
 from layerwise.doctor._finding import Finding, Prescription
 from layerwise.doctor._prescribe import prescriptions
 from layerwise.doctor._rule import rule
-from layerwise.doctor._signals import Signals, first_sustained, nan_reduce
-from layerwise.doctor.rules.exploding import effective_lr_jump
+from layerwise.doctor._signals import Signals, effective_lr_jump, first_sustained, nan_reduce
 
 FACTOR, WINDOW, RUN = 2.0, 100, 4
 SIGMAS, SIGMA_WINDOW, MIN_HISTORY, RECENT = 6.0, 128, 10, 10
