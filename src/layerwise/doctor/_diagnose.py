@@ -78,6 +78,9 @@ CONSEQUENCES = {
     "loss spike": {"no progress"},  # a spike can undo what the run had learned
     # a block whose output counts for nothing gets no gradient either (its output scales both)
     "unused depth": {"update too small"},
+    # gradients that point against each other cancel in their sum: the shared layers barely move
+    # for either loss (Yu et al. 2020, arXiv 2001.06782, sec. 2)
+    "gradient conflict": {"no progress"},
 }
 
 

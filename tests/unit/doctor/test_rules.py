@@ -548,6 +548,19 @@ def test_a_probe_read_cause_may_have_begun_before_it_was_seen():
     assert all(f.explained_by is None for f in explain([spike, every_step]))
 
 
+def test_a_stall_of_a_multi_loss_run_is_explained_by_the_conflict_of_its_losses():
+    from layerwise.doctor._diagnose import explain
+
+    # the stall is judged over the whole run (onset 0); the conflict is first read at the first
+    # probe, step 10, and ranks below it in severity: it still explains it
+    found = explain([_finding("no progress", 0, "high"), _finding("gradient conflict", 10, "medium",
+                                                                   resolution=10)])
+    assert [(f.symptom, f.explained_by) for f in found] == [("gradient conflict", None),
+                                                             ("no progress", "gradient conflict")]
+    alone = explain([_finding("no progress", 0, "high")])
+    assert alone[0].explained_by is None
+
+
 def test_massive_activations_at_the_onset_of_a_gradient_surge_are_its_cause():
     from layerwise.doctor._diagnose import explain
 
