@@ -51,7 +51,9 @@ def check_case(case, folder: Path, seeds, say=print) -> dict | None:
     if not case.accepts((first or {}).get("symptom")) or not first["prescriptions"]:
         say(f"{case.name}: top finding {first and first['symptom']!r}, not calibrated")
         return None
-    result = verify(case.recipe, seeds=seeds, top_k=len(first["prescriptions"]), out=folder / "verify")
+    given = {} if row["held_out_loss"] is None else {seeds[0]: (folder / "diagnosed", row["held_out_loss"])}
+    result = verify(case.recipe, seeds=seeds, top_k=len(first["prescriptions"]), out=folder / "verify",
+                    baselines=given)
     say(result.text())
     return {"case": case.name, "split": case.split, "symptom": result.symptom,
             "checks": [{"component": c.prescription.component, "settings": c.prescription.settings,

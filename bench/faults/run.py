@@ -27,8 +27,7 @@ from faults.baselines import BASELINES  # noqa: E402
 from faults.cases import CATALOGUE, SEEDS, VERIFY_SEEDS, tier  # noqa: E402
 from faults.score import score  # noqa: E402
 from faults.table import markdown, text_table  # noqa: E402
-from layerwise.doctor import diagnose, load  # noqa: E402
-from layerwise.doctor._setup import train  # noqa: E402
+from layerwise.doctor import diagnose, load, train_baseline  # noqa: E402
 
 METHODS = ("doctor", *BASELINES)
 SPLITS = ("all", "held_out", "held_out2", "held_out3", "held_out4", "held_out5",
@@ -50,34 +49,36 @@ def _as_dict(f) -> dict:
 
 
 def run_case(case, seed: int, folder: Path) -> dict:
-    """Train one case with one seed; the findings of every method on its rows."""
-    setup = case.recipe(seed)
-    numel = {name: sum(p.numel() for p in m.parameters()) for name, m in setup.model.named_modules()}
-    note = ""
+    """Train one case with one seed, as ``verify`` trains a baseline; the findings of every method
+    on its rows, and its held-out loss (None after a crash)."""
+    model = case.recipe(seed).model
+    numel = {name: sum(p.numel() for p in m.parameters()) for name, m in model.named_modules()}
+    note, loss = "", None
     try:
-        train(setup, folder)
+        loss = train_baseline(case.recipe, seed, folder)
     except Exception as err:  # a crash mid-run: diagnose the rows written so far, and say so
         note = f"{type(err).__name__}: {err}"
     signals = load(folder)
     signals.meta["numel"] = numel
     found = {"doctor": [_as_dict(f) for f in diagnose(signals).findings]}
     found.update({name: [_as_dict(f) for f in fn(signals)] for name, fn in BASELINES.items()})
-    return {"case": case.name, "split": case.split, "seed": seed, "findings": found, "crash": note}
+    return {"case": case.name, "split": case.split, "seed": seed, "findings": found, "crash": note,
+            "held_out_loss": loss}
 
 
-def run(tier_name: str, *, say=print) -> list[dict]:
+def run(tier_name: str, runs: Path, *, say=print) -> list[dict]:
+    """Every case x seed of the tier, each run's folder under ``runs`` (named in its row)."""
     torch.set_num_threads(1)
     jobs = [(c, s) for c in tier(tier_name) for s in SEEDS[tier_name]]
     rows, start = [], time.time()
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, (case, seed) in enumerate(jobs, 1):
-            t = time.time()
-            row = run_case(case, seed, Path(tmp) / f"run{i}")
-            rows.append(row)
-            got = [f["symptom"] for f in row["findings"]["doctor"] if not f["explained_by"]][:2]
-            crash = f" CRASH {row['crash']}" if row["crash"] else ""
-            say(f"[{i}/{len(jobs)}] {case.name} seed {seed}: doctor {got or 'healthy'} "
-                f"({time.time() - t:.1f}s, {time.time() - start:.0f}s total){crash}")
+    for i, (case, seed) in enumerate(jobs, 1):
+        t = time.time()
+        row = {**run_case(case, seed, runs / f"run{i}"), "run": f"run{i}"}
+        rows.append(row)
+        got = [f["symptom"] for f in row["findings"]["doctor"] if not f["explained_by"]][:2]
+        crash = f" CRASH {row['crash']}" if row["crash"] else ""
+        say(f"[{i}/{len(jobs)}] {case.name} seed {seed}: doctor {got or 'healthy'} "
+            f"({time.time() - t:.1f}s, {time.time() - start:.0f}s total){crash}")
     return rows
 
 
@@ -91,9 +92,10 @@ def scores(rows: list[dict]) -> dict:
     return out
 
 
-def verification(rows: list[dict], tier_name: str, say=print) -> dict:
+def verification(rows: list[dict], tier_name: str, runs: Path, say=print) -> dict:
     """Confirmed-fix and harm rates of the doctor's top prescription (``layerwise.doctor.verify``)
-    on each injected case whose first seed the doctor diagnosed right; skipped cleanly when that
+    on each injected case whose first seed the doctor diagnosed right; the diagnosed runs (under
+    ``runs``) serve as the baselines of their seeds, not trained again; skipped cleanly when that
     function is not importable."""
     try:
         from layerwise.doctor import verify
@@ -115,11 +117,18 @@ def verification(rows: list[dict], tier_name: str, say=print) -> dict:
             say(f"verify {case.name} ({first['symptom']}, {first['prescriptions'][:1]})")
             try:
                 folder = Path(tmp) / case.name.replace("/", "_")
-                result = verify(case.recipe, seeds=seeds, top_k=1, out=folder)
+                result = verify(case.recipe, seeds=seeds, top_k=1, out=folder,
+                                baselines=_baselines(rows, case.name, seeds, runs))
                 verdicts[case.name] = result.checks[0].verdict if result.checks else "no check"
             except Exception as err:  # one case's failure is reported, not fatal to the table
                 verdicts[case.name] = f"error: {type(err).__name__}: {err}"
     return verify_rates(verdicts, seeds)
+
+
+def _baselines(rows: list[dict], name: str, seeds, runs: Path) -> dict[int, tuple[Path, float]]:
+    """{seed: (run folder, held-out loss)} of the case's diagnosed runs among ``seeds`` that finished."""
+    return {r["seed"]: (runs / r["run"], r["held_out_loss"]) for r in rows
+            if r["case"] == name and r["seed"] in seeds and r.get("held_out_loss") is not None}
 
 
 def verify_rates(verdicts: dict[str, str], seeds) -> dict:
@@ -170,12 +179,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.rescore:
         result = rescore(out / f"faults-{args.tier}.json")
     else:
-        rows = run(args.tier)
-        result = {"tier": args.tier, "seeds": list(SEEDS[args.tier]), "torch": torch.__version__,
-                  "cases": [{**asdict(c), "recipe": repr(c.recipe)} for c in tier(args.tier)],
-                  "scores": scores(rows), "rows": rows}
-        if args.verify:
-            result["verify"] = verification(rows, args.tier)
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = run(args.tier, Path(tmp))
+            result = {"tier": args.tier, "seeds": list(SEEDS[args.tier]), "torch": torch.__version__,
+                      "cases": [{**asdict(c), "recipe": repr(c.recipe)} for c in tier(args.tier)],
+                      "scores": scores(rows), "rows": rows}
+            if args.verify:
+                result["verify"] = verification(rows, args.tier, Path(tmp))
         result["seconds"] = round(time.time() - start, 1)
     print(text_table(result))
     out.mkdir(parents=True, exist_ok=True)

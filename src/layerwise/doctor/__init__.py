@@ -15,8 +15,8 @@ from layerwise.doctor._report import diagnosis_section, evidence_figure
 from layerwise.doctor._rule import RULES, Rule
 from layerwise.doctor._setup import Setup, load_recipe, train
 from layerwise.doctor._signals import Signals, from_rows, load
-from layerwise.doctor._verify import Check, Verification, verify
+from layerwise.doctor._verify import Check, Verification, train_baseline, verify
 
 __all__ = ["NOT_COVERED", "PRESCRIPTIONS", "RULES", "Check", "Diagnosis", "Finding", "Prescription", "Rule",
            "Setup", "Signals", "Verification", "diagnose", "diagnosis_section", "evidence_figure",
-           "from_rows", "load", "load_recipe", "train", "verify", "write_diagnosis"]
+           "from_rows", "load", "load_recipe", "train", "train_baseline", "verify", "write_diagnosis"]

@@ -26,13 +26,18 @@ there: the steps before it are not re-trained, and the remedy is judged as a rol
 it. A fault injected before that step carries over through the weights and the optimizer's state
 (learning rates included), not through flags such as ``requires_grad``; a re-initialisation is
 not applicable from a checkpoint (it discards the training the checkpoint holds).
+
+``baselines={seed: (folder, loss)}``: runs already trained as a baseline is, by
+:func:`train_baseline` (its run folder and the loss it returned), are read instead of trained
+again; a seeded recipe trains the same run twice, so the verdicts do not change (from scratch
+only: such runs hold no checkpoints).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,25 +97,31 @@ class Verification:
 
 def verify(recipe: Recipe | str, diagnosis: Diagnosis | None = None, *, seeds: Sequence[int] = (0, 1, 2),
            top_k: int = 2, out: str | Path = "verify", progress: Callable[[str], None] | None = None,
-           restart: str = "scratch", checkpoint_every: int = 10) -> Verification:
+           restart: str = "scratch", checkpoint_every: int = 10,
+           baselines: Mapping[int, tuple[str | Path, float]] | None = None) -> Verification:
     """Re-run ``recipe`` (a function of the seed, or ``"module:function"``) with the top ``top_k``
     prescriptions of the first root-cause finding of ``diagnosis`` (default: the diagnosis of the
     first seed's baseline run), each treated run from scratch or (``restart="checkpoint"``) from
-    its seed's last checkpoint before the onset; run folders go under ``out``."""
+    its seed's last checkpoint before the onset; run folders go under ``out``; the baseline runs
+    of the seeds in ``baselines`` are read from there instead of trained."""
     fn = load_recipe(recipe) if isinstance(recipe, str) else recipe
     seeds = _check(seeds, top_k, restart, checkpoint_every)
+    given = _given(baselines, restart)
     out, say = Path(out), progress or (lambda _: None)
     every = checkpoint_every if restart == "checkpoint" else None
-    baseline, runs = [], []
-    for seed in seeds:
+    baseline, folders = [], [Path(given[s][0]) if s in given else out / f"baseline-s{s}" for s in seeds]
+    for seed, folder in zip(seeds, folders, strict=True):
+        if seed in given:
+            baseline.append(float(given[seed][1]))
+            continue
         say(f"baseline, seed {seed}")
-        baseline.append(_score(fn, seed, None, out / f"baseline-s{seed}", checkpoint_every=every))
-        runs.append(diagnose(out / f"baseline-s{seed}"))
+        baseline.append(_score(fn, seed, None, folder, checkpoint_every=every))
+    runs = [diagnose(folder) for folder in folders]
     target = _target(diagnosis or runs[0])
     result = Verification(target.symptom, list(seeds), baseline,
                           [_has(d, target.symptom) for d in runs])
-    starts = {seed: _last_healthy(out / f"baseline-s{seed}", run, target) if every else SCRATCH
-              for seed, run in zip(seeds, runs, strict=True)}
+    starts = {seed: _last_healthy(folder, run, target) if every else SCRATCH
+              for seed, folder, run in zip(seeds, folders, runs, strict=True)}
     unjudged = _unjudged(result)
     for rank, p in enumerate(target.prescriptions[:top_k], 1):
         if unjudged:
@@ -134,6 +145,25 @@ def _check(seeds: Sequence[int], top_k: int, restart: str, checkpoint_every: int
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every}")
     return seeds
+
+
+def _given(baselines: Mapping[int, tuple[str | Path, float]] | None, restart: str) -> dict:
+    given = dict(baselines or {})
+    if given and restart != "scratch":
+        raise ValueError("baselines trained elsewhere hold no checkpoints to restart from: verify them with "
+                         "restart='scratch', or leave baselines out to train the baselines here")
+    missing = [seed for seed, (folder, _) in given.items() if not Path(folder).is_dir()]
+    if missing:
+        raise ValueError(f"the baseline run folders of seeds {missing} do not exist: pass the folders "
+                         "train_baseline wrote, or leave those seeds out of baselines")
+    return given
+
+
+def train_baseline(recipe: Recipe | str, seed: int, folder: str | Path) -> float:
+    """One seed's baseline run of ``recipe`` trained into ``folder`` as :func:`verify` trains it:
+    its held-out loss, capped at the untrained one (pass both back as ``baselines``)."""
+    fn = load_recipe(recipe) if isinstance(recipe, str) else recipe
+    return _score(fn, int(seed), None, Path(folder))
 
 
 SCRATCH: tuple[int, Path | None] = (0, None)  # (step, checkpoint) of a run from scratch

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from layerwise.doctor import Diagnosis, Finding, Prescription, verify
+from layerwise.doctor import Diagnosis, Finding, Prescription, train_baseline, verify
 from tests.unit.doctor import recipes
 
 RECIPES = "tests.unit.doctor.recipes"
@@ -61,6 +61,22 @@ def test_a_remedy_the_model_cannot_take_is_not_applicable(tmp_path):
 def test_the_diagnosis_defaults_to_the_first_baseline_run(tmp_path):
     v = verify(recipes.dead, seeds=(0, 1), top_k=1, out=tmp_path)
     assert v.symptom == "dead units" and v.checks[0].prescription.component == "init"  # dead from step 0
+
+
+def test_baselines_trained_before_give_the_verdict_of_baselines_trained_here(tmp_path):
+    fixes = Prescription("init", {"scheme": "kaiming"}, "fresh weights")
+    here = verify(recipes.dead, finding("dead units", fixes), seeds=(0, 1, 2), top_k=1, out=tmp_path / "a")
+    given = {seed: (tmp_path / f"b{seed}", train_baseline(recipes.dead, seed, tmp_path / f"b{seed}"))
+             for seed in (0, 2)}
+    reused = verify(recipes.dead, finding("dead units", fixes), seeds=(0, 1, 2), top_k=1, out=tmp_path / "c",
+                    baselines=given)
+    assert reused.baseline == here.baseline and reused.reproduced == here.reproduced
+    assert (reused.checks[0].verdict, reused.checks[0].diff) == (here.checks[0].verdict, here.checks[0].diff)
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["baseline-s1", "rx1-init", "verification.json"]
+    with pytest.raises(ValueError, match="restart='scratch'"):
+        verify(recipes.dead, seeds=(0, 1), restart="checkpoint", out=tmp_path / "d", baselines=given)
+    with pytest.raises(ValueError, match=r"seeds \[1\] do not exist"):
+        verify(recipes.dead, seeds=(0, 1), out=tmp_path / "e", baselines={1: (tmp_path / "none", 2.0)})
 
 
 @pytest.mark.parametrize("kwargs, message", [
