@@ -1368,3 +1368,284 @@ class GeneralisedCrossEntropyAuxiliary:
             return self.weight * ((1.0 - p.pow(self.q)) / self.q).mean()
 
         beside_task(setup, "generalised_ce", gce)
+
+
+# -- held_out9 helpers ----------------------------------------------------------------------------
+
+def set_attribute(name: str, value: object) -> Callable[[nn.Module], None]:
+    """Set the module's attribute ``name`` to ``value`` (a constructor argument given in another unit)."""
+    def fn(m: nn.Module) -> None:
+        setattr(m, name, value)
+    return fn
+
+
+@dataclass(frozen=True)
+class InvertedClip:
+    """A global-norm gradient clip written with its ratio inverted (``g x |g| / max_norm`` once ``|g|`` passes
+    ``max_norm``, where ``g x max_norm / |g|`` was meant): a large gradient is made larger before the step."""
+
+    max_norm: float
+
+    def __call__(self, setup: Setup) -> None:
+        opt, params = setup.optimizer, [p for p in setup.model.parameters() if p.requires_grad]
+        step = opt.step
+
+        def clipped_step(*args, **kwargs):
+            grads = [p.grad for p in params if p.grad is not None]
+            total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            if total > self.max_norm:
+                for g in grads:
+                    g.mul_(total / self.max_norm)
+            return step(*args, **kwargs)
+
+        opt.step = clipped_step
+
+
+@dataclass(frozen=True)
+class DiagonalMasked:
+    """A causal mask built with ``triu(diagonal=0)`` instead of ``triu(diagonal=1)``: each token's own
+    position is masked too, so the first token has no key left and its softmax is 0 / 0 (NaN) on every
+    batch."""
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        def hook(_m, _inputs, out):
+            t = out.shape[-1]
+            return out.masked_fill(torch.eye(t, dtype=torch.bool), float("-inf"))
+
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                m.logits.register_forward_hook(hook)
+
+
+def inverted_polarity(x, y, step):
+    """Images stored with inverted polarity (``1 - x``: dark digits on a white ground, a shard from another
+    scanner or export)."""
+    return 1.0 - x, y
+
+
+def channel_gain(channel: int, value: float) -> Callable[[nn.Module], None]:
+    """The module's output times a per-channel gain (a LayerScale vector) whose entry ``channel`` is ``value``
+    and the others 1 (a forward hook the module keeps: one entry of the vector loaded in another scale)."""
+    def fn(m: nn.Module) -> None:
+        def hook(_m, _inputs, out):
+            gain = torch.ones(out.shape[-1])
+            gain[channel] = value
+            return out * gain
+        m.register_forward_hook(hook)
+    return fn
+
+
+class _AdamUncorrectedV(torch.optim.Optimizer):
+    """Adam written by hand with the first moment's bias correction and not the second's."""
+
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"], state["m"], state["v"] = 0, torch.zeros_like(p), torch.zeros_like(p)
+                state["step"] += 1
+                state["m"].mul_(b1).add_(p.grad, alpha=1 - b1)
+                state["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                m_hat = state["m"] / (1 - b1 ** state["step"])
+                p.sub_(group["lr"] * m_hat / (state["v"].sqrt() + group["eps"]))
+
+
+@dataclass(frozen=True)
+class AdamWithoutSecondCorrection:
+    """The optimizer replaced by a hand-written Adam at its learning rate that divides the first moment by
+    ``1 - beta1^t`` but forgets the second's ``1 - beta2^t`` (Kingma and Ba 2015, Algorithm 1): the early
+    steps are ``1 / sqrt(1 - beta2^t)`` too large (x31 at the first step, x3.2 at the hundredth)."""
+
+    def __call__(self, setup: Setup) -> None:
+        setup.optimizer = _AdamUncorrectedV(setup.model.parameters(), lr=setup.optimizer.defaults["lr"])
+
+
+@dataclass(frozen=True)
+class Adagrad:
+    """The optimizer replaced by Adagrad (Duchi et al. 2011) at the learning rate of the one it replaces, with
+    its ``initial_accumulator_value`` at ``initial`` (a value given in another scale): the step is divided by
+    ``sqrt(initial)`` until the squared gradients catch up."""
+
+    initial: float
+
+    def __call__(self, setup: Setup) -> None:
+        setup.optimizer = torch.optim.Adagrad(setup.model.parameters(), lr=setup.optimizer.defaults["lr"],
+                                              initial_accumulator_value=self.initial)
+
+
+@dataclass(frozen=True)
+class LabelSmoothingTrue:
+    """The task's cross-entropy called with ``label_smoothing=True`` (a flag where a probability was meant;
+    ``True`` is 1.0): every target is the uniform distribution, so the labels carry nothing."""
+
+    def __call__(self, setup: Setup) -> None:
+        def smoothed(out, y):
+            out, y = _flat(out, y)
+            return F.cross_entropy(out, y, label_smoothing=1.0)
+
+        setup.loss_fn = smoothed
+
+
+def divided_by_variance(x, y, step):
+    """Each input feature standardised with the training set's statistics as ``(x - mean) / var`` (the
+    variance where the standard deviation was meant): a feature of small variance is blown up by
+    ``1 / std``."""
+    train = _digits(True).x_train
+    mean, var = train.mean(0), train.var(0)
+    shape = x.shape
+    flat = x.reshape(shape[0], -1)
+    return ((flat - mean) / (var + 1e-8)).reshape(shape), y
+
+
+def _scaled(out: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """Logits times ``exp(log_scale)``, their masked (``-inf``) entries kept and out of its gradient."""
+    finite = out.isfinite()
+    return torch.where(finite, out.masked_fill(~finite, 0.0) * log_scale.exp(), out)
+
+
+@dataclass(frozen=True)
+class LearnedAttentionScale:
+    """Every attention's logits times ``exp(s)``, ``s`` a learned scalar per attention started at
+    ``log(1 / 0.07)`` (CLIP's logit scale, Radford et al. 2021, copied into the attention without CLIP's clamp
+    at 100) and trained with the rest at the optimizer's rate."""
+
+    def __call__(self, setup: Setup) -> None:
+        import math
+
+        from layerwise.models.attention import SelfAttention
+
+        scales = []
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                m.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+                m.logits.register_forward_hook(lambda _m, _inputs, out, a=m: _scaled(out, a.logit_scale))
+                scales.append(m.logit_scale)
+        setup.optimizer.add_param_group({"params": scales})
+
+
+@dataclass(frozen=True)
+class TopKAttention:
+    """Top-k sparse attention with ``k`` keys per query (a k given as a fraction, 0.1 of 17 tokens, and
+    truncated to 1): each query keeps its largest logit alone, the others masked to ``-inf``."""
+
+    k: int
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        def hook(_m, _inputs, out):
+            kth = out.topk(self.k, dim=-1).values[..., -1:]
+            return out.masked_fill(out < kth, float("-inf"))
+
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                m.logits.register_forward_hook(hook)
+
+
+@dataclass(frozen=True)
+class StochasticDepth:
+    """Stochastic depth (Huang et al. 2016, arXiv:1603.09382) with the survival probability falling linearly
+    from 1 to ``last`` over the blocks, ``p_l = 1 - l (1 - last) / L``, with ``last`` at 0 (the drop rate's
+    end value given as the survival's): in training block ``l`` is skipped with probability ``1 - p_l``, in
+    eval its branches are scaled by ``p_l``, so the last block is never trained and adds nothing."""
+
+    last: float = 0.0
+
+    def __call__(self, setup: Setup) -> None:
+        blocks = setup.model.blocks
+        n = len(blocks)
+        for i, block in enumerate(blocks):
+            p = 1.0 - (i + 1) * (1.0 - self.last) / n
+
+            def hook(m, inputs, out, p=p):
+                x = inputs[0]
+                if m.training:
+                    return out if torch.rand(()) < p else x
+                return x + p * (out - x)
+
+            block.register_forward_hook(hook)
+
+
+@dataclass(frozen=True)
+class AdditiveMarginAuxiliary:
+    """A second named loss beside the task: ``weight`` times the additive-margin softmax loss (the
+    cross-entropy of the logits with ``margin`` taken off the true class, Wang et al. 2018,
+    arXiv:1801.05599) on the same labels, an objective that agrees with the task's; ``doctor.train`` logs
+    their per-layer conflict."""
+
+    margin: float = 1.0
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        def am(out, y):
+            out, y = _flat(out, y)
+            return self.weight * F.cross_entropy(out - self.margin * F.one_hot(y, out.shape[-1]), y)
+
+        beside_task(setup, "additive_margin", am)
+
+
+@dataclass(frozen=True)
+class BootstrapAuxiliary:
+    """A second named loss beside the task: ``weight`` times the soft bootstrapping loss (Reed et al. 2015,
+    arXiv:1412.6596: the cross-entropy to ``beta`` one-hot plus ``1 - beta`` the model's own detached
+    predictions) on the same targets, an objective that agrees with the task's; ``doctor.train`` logs their
+    per-layer conflict."""
+
+    beta: float = 0.95
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        def boot(out, y):
+            out, y = _flat(out, y)
+            target = self.beta * F.one_hot(y, out.shape[-1]) + (1 - self.beta) * out.softmax(-1).detach()
+            return self.weight * -(target * out.log_softmax(-1)).sum(-1).mean()
+
+        beside_task(setup, "bootstrap", boot)
+
+
+@dataclass(frozen=True)
+class DecayingAuxiliary:
+    """A second named loss beside the task: ``weight (1 - step / zero_at)`` times the label-smoothed (0.1)
+    cross-entropy on the same labels, an auxiliary weight annealed linearly without its ``max(0, .)``: it
+    agrees with the task until ``zero_at`` and is subtracted after it; ``doctor.train`` logs their per-layer
+    conflict."""
+
+    weight: float = 0.5
+    zero_at: int = 60
+
+    def __call__(self, setup: Setup) -> None:
+        state = {"step": 0}
+        _chain(setup, lambda step, _s: state.__setitem__("step", step))
+
+        def annealed(out, y):
+            out, y = _flat(out, y)
+            w = self.weight * (1.0 - state["step"] / self.zero_at)
+            return w * F.cross_entropy(out, y, label_smoothing=0.1)
+
+        beside_task(setup, "label_smoothing", annealed)
+
+
+@dataclass(frozen=True)
+class LayerNormEps:
+    """Every LayerNorm of the model built with ``eps`` = ``value`` (1e5 for 1e-5, the exponent's sign lost):
+    each divides by ~sqrt(value) instead of the token's std, so its output is near 0 whatever the token."""
+
+    value: float
+
+    def __call__(self, setup: Setup) -> None:
+        for m in setup.model.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.eps = self.value
