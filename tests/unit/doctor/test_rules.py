@@ -249,6 +249,19 @@ def test_update_size_outside_sagemakers_range(value, symptom):
     assert lr.settings["factor"] == pytest.approx(target / value, rel=0.05)  # 2 significant digits
 
 
+def test_steps_at_a_steady_few_percent_of_the_weights_are_too_large_under_the_bound():
+    values = healthy(60)
+    values["update_ratio"][10:, 1] = 0.04  # under 1e-1 throughout, at 0.04 from step 10 on
+    f = symptoms(rows(values))["update too large"]
+    assert (f.layers, f.onset_step, f.evidence["steady_bound"]) == (("blocks.1",), 10, 0.04)
+    assert f.prescriptions[0].settings["factor"] == pytest.approx(0.25)  # to 1e-2
+    values["update_ratio"][10:, 1] = 0.0399
+    assert "update too large" not in symptoms(rows(values))
+    values["update_ratio"][:, 1] = 1e-3
+    values["update_ratio"][:31, 1] = 0.05  # a first half at 0.05, then 1e-3: the second half decides
+    assert "update too large" not in symptoms(rows(values))
+
+
 def test_exploding_after_a_step_size_jump_prescribes_undoing_it():
     grad = np.tile([0.5, 0.8, 1.0, 1.2], (60, 1))
     ratio = np.full((60, 4), 1e-3)

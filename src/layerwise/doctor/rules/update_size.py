@@ -9,7 +9,10 @@ collapse of the gradients shrinks them later (Adam's first steps at a learning r
 large: ratios 0.25, 0.18, 0.14, 0.11 kill half the ReLU units of an MLP before they settle);
 the healthy configurations of the fault benchmark stay under 0.025 on any 3 consecutive steps.
 Its onset is where that phase began: the rows before the first one over the bound that already
-stand 10x above the ratio's recent median (``excursion_start``). The learning-rate change
+stand 10x above the ratio's recent median (``excursion_start``). Too large as well (ours): a
+layer's median over the second half of the run at or above STEADY = 0.04, steps that never cross
+the bound but replace the weights within some 25 steps, for good (the benchmark's 141 healthy
+runs reach 0.014 at most); its onset is the first row at that level. The learning-rate change
 prescribed first is sized to bring the measured ratio a decade inside the bound it crossed (to
 1e-2 or 1e-4).
 """
@@ -26,6 +29,7 @@ from layerwise.doctor._rule import rule
 from layerwise.doctor._signals import Signals, first_sustained, nan_reduce
 
 LOW, HIGH, MIN_STEPS, RUN = 1e-5, 1e-1, 5, 3
+STEADY = 0.04  # a second-half median this high: steps too large for good, under the bound
 JUMP, RECENT = 10.0, 10  # an excursion begins where the ratio left its recent median 10-fold
 SOURCE = "SageMaker Debugger update-size rule; NaP (2407.01800)"
 
@@ -42,6 +46,9 @@ def check(s: Signals) -> Finding | None:
         median = nan_reduce(np.nanmedian, m.values[start:start + RUN], axis=0)
         return _finding("update too large", m, bad, median, excursion_start(m.values, start))
     median = nan_reduce(np.nanmedian, m.values[len(m.steps) // 2:], axis=0)
+    if (median >= STEADY).any():
+        onset = int(np.nonzero((m.values[:, median >= STEADY] >= STEADY).any(axis=1))[0][0])
+        return _finding("update too large", m, median >= STEADY, median, onset)
     if (median < LOW).any():
         onset = int(np.nonzero((m.values < LOW).any(axis=1))[0][0])
         return _finding("update too small", m, median < LOW, median, onset)
@@ -70,6 +77,6 @@ def _finding(symptom: str, m, bad: np.ndarray, median: np.ndarray, onset: int) -
     why = f"the flagged layers' median update ratio is {ratio:.2g}; to bring it to {target:g}"
     factor = target / ratio if ratio > 0 else math.inf
     medians = {n: float(f"{v:.4g}") for n, v, b in zip(m.layers, median, bad, strict=True) if b}
-    evidence = {"median_update_ratio": medians, "range": [LOW, HIGH]}
+    evidence = {"median_update_ratio": medians, "range": [LOW, HIGH], "steady_bound": STEADY}
     ranked = learning_rate_first(prescriptions(symptom), factor, why)
     return Finding(symptom, layers, int(m.steps[onset]), evidence, "medium", "update_size", SOURCE, ranked)
