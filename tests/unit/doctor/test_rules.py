@@ -278,6 +278,43 @@ def test_exploding_after_a_step_size_jump_prescribes_undoing_it():
     assert found.prescriptions[0].component == "clip_per_layer"
 
 
+def _run_up(rise_to: float, what: str) -> dict[str, np.ndarray]:
+    """Rows 0-39 where the step size (or the gradient) rises to ``rise_to`` x steadily, then
+    gradients 1000x from row 40."""
+    grad, ratio = np.tile([0.5, 0.8, 1.0, 1.2], (60, 1)), np.full((60, 4), 1e-3)
+    rising = np.geomspace(1.0, rise_to, 40)[:, None]
+    if what == "step size":
+        ratio[:40] *= rising
+        ratio[40:] *= rise_to
+    else:
+        grad[:40] *= rising
+        grad[40:] *= rise_to
+    grad[40:] *= 1000
+    return {"grad_norm": grad, "update_ratio": ratio}
+
+
+def test_an_explosion_after_a_steady_run_up_dates_from_the_first_step():
+    found = symptoms(rows(_run_up(20.0, "step size")))["exploding gradients"]
+    rise = np.geomspace(1.0, 20.0, 40)  # the effective learning rate over its first row
+    assert found.onset_step == 0 and found.evidence["detected_step"] == 40
+    assert found.evidence["run_up"] == "effective learning rate"
+    assert found.evidence["run_up_factor"] == pytest.approx(np.median(rise[30:]), rel=1e-6)  # last quarter
+    lr = found.prescriptions[0]  # to the first quarter's level: 0.0998, kept to 2 digits
+    assert (lr.component, lr.settings["factor"]) == ("learning_rate", 0.1)
+    grown = symptoms(rows(_run_up(30.0, "gradient")))["exploding gradients"]
+    assert (grown.onset_step, grown.evidence["run_up"]) == (0, "gradient norm")
+    assert grown.prescriptions[0].component == "clip_per_layer"
+
+
+def test_a_rise_short_of_10x_or_not_steady_is_no_run_up():
+    found = symptoms(rows(_run_up(8.0, "step size")))["exploding gradients"]  # last quarter 6.3x row 0
+    assert found.onset_step == 40 and "run_up" not in found.evidence
+    values = _run_up(20.0, "step size")
+    values["update_ratio"][20:30] = 2e-3  # the third quarter falls back below the second
+    found = symptoms(rows(values))["exploding gradients"]
+    assert found.onset_step == 40 and "run_up" not in found.evidence
+
+
 def test_a_flat_loss_is_no_progress_and_a_falling_one_is_not():
     assert "no progress" in symptoms(rows(scalars={"loss": np.full(40, 2.3)}))
     assert "no progress" not in symptoms(rows(scalars={"loss": decaying_loss(40)}))

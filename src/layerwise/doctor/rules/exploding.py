@@ -19,6 +19,12 @@ healthy phase: the step size was too large from the first step, so the onset is 
 step (``detected_step`` in the evidence says where the growth criterion first held) and a
 learning-rate cut, sized to bring that first update a decade inside the bound, is prescribed
 first (ours; 10 rows is the window the effective-learning-rate test reads a level from).
+An explosion whose rows before it (8 at least) show a run-up from the first step is dated from
+that step too (``detected_step`` again says where the growth criterion held): the effective
+learning rate, or else the gradient norm, medians over layers, rose quarter over quarter to 10x
+its first row (ours). A rising step size names a schedule that went too far (a warm-up to too high
+a peak, a learning-rate range test left on), and a learning-rate cut to the first quarter's level
+comes first; rising gradients (accumulated by a missing ``zero_grad``, say) keep clipping first.
 """
 
 from __future__ import annotations
@@ -28,11 +34,19 @@ import numpy as np
 from layerwise.doctor._finding import Finding
 from layerwise.doctor._prescribe import learning_rate_first, prescriptions
 from layerwise.doctor._rule import rule
-from layerwise.doctor._signals import Signals, effective_lr_jump, first_sustained, layers_where, nan_reduce
+from layerwise.doctor._signals import (
+    STEP_JUMP,
+    Signals,
+    effective_lr_jump,
+    first_sustained,
+    layers_where,
+    nan_reduce,
+)
 from layerwise.doctor.rules.update_size import HIGH as UPDATE_BOUND
 
 GROWTH, RATE, RUN = 100.0, 10.0, 2
 FROM_START = 10  # logged rows: an explosion found this early had no healthy level to leave
+RUN_UP = 8  # logged rows before an explosion, at least, to read a steady rise from (4 quarters)
 SETTLE, CALM = 10, 3  # a surge is over within SETTLE logged steps of its onset, then CALM rows or more
 GROWN = "growth over the early level"
 SOURCE = "AUTOTRAINER (ICSE 2021), growth form"
@@ -93,21 +107,63 @@ def check(s: Signals) -> Finding | None:
     evidence = {"metric": "grad_norm" if "grad_norm" in s.metrics else "act_grad_norm",
                 "criterion": criterion, "growth_at_onset": float(np.nanmax(ratio[start])),
                 "peak_growth": peak, "threshold": GROWTH, "layer_ratio_at_onset": spread}
-    ranked, onset = prescriptions("exploding gradients"), int(m.steps[start])
-    first_update = _first_update(s)
-    if start < FROM_START and first_update is not None and first_update > UPDATE_BOUND:
-        evidence.update(detected_step=onset, first_update_ratio=first_update)
-        onset = int(m.steps[0])
-        ranked = learning_rate_first(ranked, UPDATE_BOUND / 10 / first_update,
-                                     f"the first update was already {first_update:.2g} of the weight norm: "
-                                     f"the step size was too large from the start; to bring it to "
-                                     f"{UPDATE_BOUND / 10:g}")
-    elif (step_jump := effective_lr_jump(s, onset)) is not None:
-        evidence["effective_lr_jump"], evidence["update_ratio_at_jump"] = step_jump
-        ranked = learning_rate_first(ranked, 1 / step_jump[0], f"the update per unit gradient jumped "
-                                     f"{step_jump[0]:.0f}x just before: the step size set off the growth; "
-                                     "to undo the jump")
+    onset, ranked = _dated(s, (int(m.steps[0]), int(m.steps[start])), start < FROM_START, evidence)
     return Finding("exploding gradients", layers, onset, evidence, "critical", "exploding", SOURCE, ranked)
+
+
+def _dated(s: Signals, steps: tuple[int, int], early: bool, evidence: dict) -> tuple[int, tuple]:
+    """The onset and ranked prescriptions of an explosion detected at ``onset`` (``steps``: the first
+    logged step and it; ``early``: within FROM_START rows), from what set it off; ``evidence`` gains
+    what was read."""
+    (first, onset), ranked, first_update = steps, prescriptions("exploding gradients"), _first_update(s)
+    if early and first_update is not None and first_update > UPDATE_BOUND:
+        evidence.update(detected_step=onset, first_update_ratio=first_update)
+        why = (f"the first update was already {first_update:.2g} of the weight norm: the step size was "
+               f"too large from the start; to bring it to {UPDATE_BOUND / 10:g}")
+        return first, learning_rate_first(ranked, UPDATE_BOUND / 10 / first_update, why)
+    if (step_jump := effective_lr_jump(s, onset)) is not None:
+        evidence["effective_lr_jump"], evidence["update_ratio_at_jump"] = step_jump
+        why = (f"the update per unit gradient jumped {step_jump[0]:.0f}x just before: the step size set "
+               "off the growth; to undo the jump")
+        return onset, learning_rate_first(ranked, 1 / step_jump[0], why)
+    if (rise := run_up(s, onset)) is None:
+        return onset, ranked
+    what, factor, first_quarter = rise
+    evidence.update(detected_step=onset, run_up=what, run_up_factor=factor)
+    if what == GRADIENT:
+        return first, ranked
+    why = (f"the update per unit gradient rose {factor:.0f}x steadily from the first step until the "
+           "gradients exploded: a schedule raised the step size too far (a warm-up's peak, a range test "
+           "left on); to hold it at its first quarter's level")
+    return first, learning_rate_first(ranked, first_quarter, why)
+
+
+STEP_SIZE, GRADIENT = "effective learning rate", "gradient norm"
+
+
+def run_up(s: Signals, onset: int) -> tuple[str, float, float] | None:
+    """(what rose, its last quarter over its first row, its first quarter over its last) when, over
+    the RUN_UP rows or more logged before ``onset``, the effective learning rate (update ratio per
+    unit gradient norm) or else the gradient norm, medians over layers, rose quarter over quarter
+    to STEP_JUMP times its first row: the growth that exploded began at the first step."""
+    g, u = s.metrics.get("grad_norm"), s.metrics.get("update_ratio")
+    if g is None:
+        return None
+    series = []
+    if u is not None and u.layers == g.layers:
+        steps, iu, ig = np.intersect1d(u.steps, g.steps, return_indices=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            effective = np.where(g.values[ig] > 0, u.values[iu] / g.values[ig], np.nan)
+        series.append((STEP_SIZE, steps, effective))
+    series.append((GRADIENT, g.steps, g.values))
+    for what, steps, values in series:
+        before = nan_reduce(np.nanmedian, values[steps < onset], axis=1)
+        if len(before) < RUN_UP or not np.isfinite(before).all() or before[0] <= 0:
+            continue
+        quarters = np.array([np.median(q) for q in np.array_split(before, 4)])
+        if np.all(np.diff(quarters) > 0) and quarters[-1] >= STEP_JUMP * before[0]:
+            return what, float(quarters[-1] / before[0]), float(quarters[0] / quarters[-1])
+    return None
 
 
 def _first_update(s: Signals) -> float | None:
