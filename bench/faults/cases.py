@@ -92,6 +92,17 @@ stochastic-depth survival falling to 0, an auxiliary weight annealed past 0; che
 SGD lr 0.1, a 3-block CNN (12, 24, 24) at Adam 1e-3, a Peri-LN GPT of width 64 at 1e-3, a 4-block ViT at 1e-3,
 and two runs with two agreeing losses: the additive-margin softmax loss, soft bootstrapping), checked
 likewise.
+``held_out10``: 15 recipes added 2026-12-03 (fourth session, later; one per class), declared held out before
+any doctor run on them (180 injection recipes in all), each a mechanism its class had not used, mixed over the
+MLP, CNN, GPT and ViT: ``nn.Hardsigmoid`` where ``nn.Hardswish`` was meant, the task loss negated, a
+thresholded ReLU at theta = 6, a group-lasso penalty through ``torch.sqrt`` on zero biases, a head left at a
+fresh init by a resume, a Post-LN norm's bias entry at 1e3, the loss summed over the batch, SGD's dampening at
+0.999, a softmax taken twice, ``tanh(x / 0.1)``, an attention sharpening annealed without a cap, cosine
+attention at its temperature floor, skip connections that add the tokens' mean, a head reading an early
+block, an unlikelihood loss on the targets themselves; checked on raw rows only (seeds 0-2), as the comment
+beside each says. With them, 6 healthy configurations (a 5-block tanh MLP of width 80 under momentum, a CNN
+(12, 24, 48) at Adam 2e-3, a 5-block GPT at 2e-3, a ViT of width 40 at 1e-3 for 120 steps, and two runs with
+two agreeing losses: the Jensen-Shannon divergence, a cosine softmax), checked likewise.
 """
 
 from __future__ import annotations
@@ -174,7 +185,7 @@ DEPTH = ("layernorm_scaling", "norm_placement")
 CONFLICT = ("pcgrad", "samgs", "gcond")
 
 C, H, H2, H3, H4, H5 = Case, "held_out", "held_out2", "held_out3", "held_out4", "held_out5"
-H6, H7, H8, H9 = "held_out6", "held_out7", "held_out8", "held_out9"
+H6, H7, H8, H9, H10 = "held_out6", "held_out7", "held_out8", "held_out9", "held_out10"
 INJECTED: list[Case] = [
     # vanishing gradients
     C("vanish/mlp-sigmoid-deep", R("mlp", inj.Activation("sigmoid"), depth=10, init="xavier"),
@@ -238,6 +249,13 @@ INJECTED: list[Case] = [
     C("vanish/cnn-bn-eps-1e5",
       R("cnn", *(edit(0, f"blocks.{i}.bn", inj.set_attribute("eps", 1e5)) for i in range(3))),
       "vanishing gradients", (0, 1), 0, (), H9),
+    # every hidden ReLU of an 8-block MLP an nn.Hardsigmoid where nn.Hardswish was meant (MobileNetV3's two
+    # "hard" functions confused; its slope is 1/6 where it is not flat): grad_norm of block 0 3.8e-6-9.9e-6 vs
+    # block 7's 0.051-0.32 from step 0 to the end (at most 9.8e-5 of it), each block 3-6x below the next;
+    # blocks 0-3 at most 4.5e-3 of block 7 (block 4 1.7e-2); act_rms 0.49-0.56 and act_max at most 0.89 (never
+    # at the bound 1: no saturation); loss 2.28-2.65 at step 0, 2.28-2.30 at the end (seeds 0-2)
+    C("vanish/mlp8-hardsigmoid-for-hardswish", R("mlp", inj.HiddenHardsigmoid(), depth=8),
+      "vanishing gradients", (0, 3), 0, VANISH, H10),
     # exploding gradients
     C("explode/mlp-lr-jump", R("mlp", inj.LR(60, 40.0)), "exploding gradients", (0, 3), 61, EXPLODE,
       also=("non-finite values",)),
@@ -291,6 +309,13 @@ INJECTED: list[Case] = [
     # finite with grad norms 0.05-85 and no steady growth (seed 0): not added)
     C("explode/mlp6-clip-ratio-inverted", R("mlp", inj.InvertedClip(0.1), depth=6), "exploding gradients",
       (0, 5), 0, EXPLODE, H9, also=("non-finite values",)),
+    # the MLP's task loss negated (a log-likelihood written as -cross_entropy and then minimised: every SGD
+    # step is gradient ascent): grad norms 0.7-1.0 at step 0, 42-638 at steps 4-5, 4.9e6 at 6 and NaN at 7
+    # (seed 0); 27-275 at 9-10, 4e16 at 12 and NaN at 13 (seed 1); 123 at 6, 1.1e12 at 8 and NaN at 9 (seed
+    # 2), in every block; the logged loss -2.2..-2.5 at step 0, -1.7e8, -4.3e20, -8.5e14 at the last finite
+    # step (seeds 0-2). No model-side remedy changes the loss's sign
+    C("explode/mlp-task-loss-negated", R("mlp", inj.NegatedLoss()), "exploding gradients", (0, 3), 0, (), H10,
+      also=("non-finite values",)),
     # dead units
     C("dead/mlp-block2-at-60", R("mlp", edit(60, "blocks.2.linear", inj.fill("bias", -50.0))),
       "dead units", (2, 2), 60, DEAD),
@@ -348,6 +373,11 @@ INJECTED: list[Case] = [
     # layer after block 0 left <= 0.34 (seed 0): not added)
     C("dead/mlp-block1-lr-multiplier-inverted", R("mlp", inj.GroupLR("blocks.1.", 1000.0)), "dead units",
       (1, 1), 0, DEAD, H9),
+    # every ReLU of the CNN a thresholded ReLU with theta = 6 (Keras' ThresholdedReLU, ReLU6's cap given as
+    # its threshold: a unit passes only above 6, after batch norm): dead_fraction 1.0 in all 3 blocks from
+    # step 0 to the end, every grad norm exactly 0; loss flat at 2.29-2.32 (seeds 0-2)
+    C("dead/cnn-thresholded-relu-6", R("cnn", inj.ThresholdedActivations(6.0)), "dead units", (0, 2), 0, DEAD,
+      H10),
     # non-finite values
     C("nonfinite/mlp-nan-batch", R("mlp", inj.Batch(70, inj.nan_inputs, 71)), "non-finite values",
       (0, 0), 70, BAD_BATCH),
@@ -397,6 +427,13 @@ INJECTED: list[Case] = [
     # 0-2). Every batch is hit
     C("nonfinite/gpt-causal-mask-with-diagonal", R("gpt", inj.DiagonalMasked()), "non-finite values",
       (0, 0), 0, CORRUPT, H9),
+    # a group-lasso penalty on the GPT's biases (1e-4 x sqrt(sum b^2) per Linear, written with torch.sqrt)
+    # beside the task, the biases zero-initialised: the square root's gradient at 0 is 1 / 0, times 2b = 0:
+    # the loss finite at step 0 (3.47-3.49) with every block's grad norm and update_ratio NaN (act_rms finite,
+    # 0.031-0.040), the loss NaN at step 1 and the run stops (seeds 0-2). Skipping non-finite losses does not
+    # catch it: the loss at step 0 is finite
+    C("nonfinite/gpt-bias-group-lasso-sqrt", R("gpt", inj.BiasGroupLasso(1e-4)), "non-finite values", (0, 2),
+      0, CORRUPT, H10),
     # loss spike
     C("spike/mlp-lr-burst", R("mlp", inj.LR(80, 20.0, 85)), "loss spike", None, 81, SPIKE),
     C("spike/cnn-one-label-shard", R("cnn", inj.Batch(70, inj.one_label(3), 76)), "loss spike", None, 70,
@@ -443,6 +480,13 @@ INJECTED: list[Case] = [
     # 1.7-1.9 at the end; grad norms 0.32-0.40 in block 0 at 59, 0.52-1.24 at 60 (seeds 0-2)
     C("spike/vit-inverted-polarity-shard", R("vit", inj.Batch(60, inj.inverted_polarity, 66)), "loss spike",
       None, 60, BAD_SHARD, H9),
+    # a resume at step 60 that leaves the MLP's head at a fresh init (its weights missing from the checkpoint,
+    # loaded with strict=False): loss 0.56-0.61 over steps 55-59, 2.58-2.73 at 60, 2.2-2.25 at 62, 1.47-1.54
+    # at 70, 1.04-1.08 at 80, 0.54-0.68 at 100 and 0.23-0.39 at the end (seeds 0-2) (the same on the CNN,
+    # tried first: 1.30 -> 2.28 at step 60 (seed 0), a smaller jump: not added). No remedy restores a skipped
+    # layer
+    C("spike/mlp-head-reinitialised-at-60", R("mlp", edit(60, "head", inj.reinitialised)), "loss spike", None,
+      60, (), H10),
     # massive activations (one channel of one position, carried by the residual stream)
     C("massive/gpt-position0", R("gpt", edit(30, "pos_emb", inj.poke("weight", 1e3, 5))),
       "massive activations", (0, 2), 30, MASSIVE),
@@ -493,6 +537,13 @@ INJECTED: list[Case] = [
     C("massive/gpt-layerscale-entry-1e3-block1",
       R("gpt", edit(0, "blocks.1.mlp.proj", inj.channel_gain(5, 1e3))),
       "massive activations", (1, 2), 0, MASSIVE, H9),
+    # a Post-LN GPT whose block-0 MLP norm (ln2, which sits on the residual stream in Post-LN) has one bias
+    # entry (channel 5) at 1e3 (loaded in another scale): act_max_median of block 0 5.8e2-2.1e3 from step 0 to
+    # the end; blocks 1-2, after their own norms, medians 24-54 (at least 4.6, up to 8.3e2-1.8e3) (the same
+    # GPT without it: at most 5.4-8.6, medians 3.6-5.5); loss 3.47 -> 3.44 (seeds 0-2)
+    C("massive/gpt-post-ln-norm-bias-entry-1e3",
+      R("gpt", edit(0, "blocks.0.ln2", inj.poke("bias", 1e3, 5)), placement="post"),
+      "massive activations", (0, 2), 0, MASSIVE, H10),
     # update too large / too small (optimizer configuration)
     C("update-large/mlp-adam-lr-0.05", R("mlp", opt="adam", lr=0.05), "update too large", (0, 3), 0, LARGE),
     C("update-large/cnn-adam-lr-0.2", R("cnn", opt="adam", lr=0.2), "update too large", (0, 2), 0, LARGE, H),
@@ -545,6 +596,14 @@ INJECTED: list[Case] = [
     # in the first ~5 steps that leaves the run behind
     C("update-large/gpt-adam-second-correction-forgotten", R("gpt", inj.AdamWithoutSecondCorrection()),
       "update too large", (0, 2), 0, LARGE, H9),
+    # the CNN's cross-entropy summed over the batch (reduction="sum", x64) under SGD at the rate tuned for its
+    # mean: update_ratio 0.22-0.43 at step 0, 0.21-0.47 at 5, 0.08-0.18 at 30, 0.028-0.072 at the end (the
+    # healthy CNN 2.8e-3-1.2e-2); grad norms 1.3-105; nothing non-finite; the mean loss (the logged sum / 64)
+    # still falls, 2.24-2.36 -> 0.03-0.11 (seeds 0-2) (a no-decay parameter group given lr 0.1 on the GPT,
+    # tried first, had update_ratio 0.24 at step 0 back near the healthy size by step 20, and block 0's logits
+    # grew to 165 (seed 0): not added)
+    C("update-large/cnn-loss-summed-over-batch", R("cnn", inj.SummedLoss()), "update too large", (0, 2), 0,
+      LARGE, H10),
     C("update-small/mlp-sgd-lr-1e-5", R("mlp", lr=1e-5), "update too small", (0, 3), 0, SMALL,
       also=("no progress",)),
     C("update-small/gpt-adam-lr-1e-6", R("gpt", lr=1e-6), "update too small", (0, 2), 0, SMALL, H,
@@ -590,6 +649,13 @@ INJECTED: list[Case] = [
     # end (seeds 0-2)
     C("update-small/mlp-adagrad-accumulator-1e4", R("mlp", inj.Adagrad(1e4)), "update too small", (0, 3), 0,
       SMALL, H9, also=("no progress",)),
+    # SGD with momentum 0.9 and dampening 0.999 on the MLP (a momentum value given to dampening: each gradient
+    # enters the buffer x1e-3): update_ratio 2.7e-3-4.5e-3 at step 0 (PyTorch seeds the buffer with the raw
+    # gradient), 9e-4-1.6e-3 at 10, 1.1e-4-1.9e-4 at 30 and 1.4e-5-7.2e-5 from step 40 to the end (the healthy
+    # MLP 1e-3-2e-2); loss 2.22-2.47 at step 0, 1.96-2.38 at the end (healthy 0.14-0.26) (seeds 0-2)
+    C("update-small/mlp-sgd-dampening-0.999",
+      R("mlp", inj.OptimizerSetting("momentum", 0.9), inj.OptimizerSetting("dampening", 0.999)),
+      "update too small", (0, 3), 0, SMALL, H10, also=("no progress",)),
     # no progress (data/label faults; a learning rate of 0)
     C("stall/mlp-shuffled-labels", R("mlp", inj.Batch(0, inj.shuffled_labels(10))), "no progress", None, 0,
       NO_SIGNAL),
@@ -636,6 +702,13 @@ INJECTED: list[Case] = [
     # 4.8e-5-8.8e-4 (seeds 0-2). Nothing in the model or optimizer can learn labels the loss no longer reads
     C("stall/cnn-label-smoothing-true", R("cnn", inj.LabelSmoothingTrue()), "no progress", None, 0, NO_SIGNAL,
       H9),
+    # the CNN's softmax probabilities passed to F.cross_entropy, which takes logits (a softmax taken twice;
+    # the loss can fall no lower than 1.46): loss 2.29-2.30 over the first tenth, 2.23-2.27 over the last (the
+    # healthy CNN ends at 0.6-0.8); update_ratio 3e-4-1.7e-3 (healthy 2.8e-3-1.2e-2), grad norms 0.02-0.16
+    # (seeds 0-2) (the same on the MLP, tried first, fell 2.29 -> 2.10 (seed 0): not added). No model-side
+    # remedy removes the extra softmax
+    C("stall/cnn-double-softmax", R("cnn", inj.DoubleSoftmax()), "no progress", None, 0, (), H10,
+      also=("update too small",)),
     # saturation
     C("saturation/mlp-tanh-std1", R("mlp", act="tanh", init=1.0), "saturation", (0, 3), 0, SATURATE),
     C("saturation/mlp-sigmoid-std2", R("mlp", inj.Activation("sigmoid"), init=2.0), "saturation", (0, 3), 0,
@@ -695,6 +768,11 @@ INJECTED: list[Case] = [
     C("saturation/mlp-tanh-inputs-over-variance", R("mlp", inj.Batch(0, inj.divided_by_variance), act="tanh",
                                                     init="xavier"),
       "saturation", (0, 0), 0, SATURATE, H9),
+    # every block's activation of the CNN tanh(x / tau) with tau = 0.1 (a temperature written where its
+    # inverse, 10, was meant), after batch norm: act_rms 0.95-0.98 and act_max 1.0 in all 3 blocks from step 0
+    # to the end; the loss still falls, 2.27-2.35 -> 0.97-1.08 (seeds 0-2)
+    C("saturation/cnn-tanh-temperature-0.1", R("cnn", inj.SharpTanh(0.1)), "saturation", (0, 2), 0, SATURATE,
+      H10),
     # attention-logit growth
     C("logits/gpt-lr-10x", R("gpt", lr=3e-2), "attention-logit growth", (0, 2), 0, LOGITS),
     C("logits/vit-lr-jump-30x", R("vit", inj.LR(50, 30.0)), "attention-logit growth", (0, 2), 51, LOGITS, H),
@@ -748,6 +826,14 @@ INJECTED: list[Case] = [
     # remedy removes the scale
     C("logits/vit-learned-clip-logit-scale", R("vit", inj.LearnedAttentionScale()), "attention-logit growth",
       (0, 2), 0, (), H9),
+    # every attention logit of the ViT times 1 + step / 3 (a Gumbel-softmax temperature annealing applied to
+    # the attention, never capped): attn_logit_max 0.05-0.06 at step 0, 0.55-7.1 at 20, 5.4-30 at 50, 39-86 in
+    # all 3 blocks at 90 (the same ViT without it: 0.35-9.9 at 90); entropy 2.83 -> 0.55-0.60 in block 0 and
+    # 1.26-1.69 in blocks 1-2 at 90; the loss still falls, 2.3 -> 0.94-1.26 (seeds 0-2) (1 + step / 10, tried
+    # first: blocks 1-2 at 12.6-14.2 at step 90 (seed 0), a milder growth: not added). No model-side remedy
+    # removes the multiplier
+    C("logits/vit-attention-sharpening-annealed", R("vit", inj.AnnealedAttentionSharpening(3.0)),
+      "attention-logit growth", (0, 2), 0, (), H10, also=("attention-entropy collapse",)),
     # attention-entropy collapse
     C("entropy/gpt-qk-scale-block2", R("gpt", edit(30, "blocks.2.attn", inj.qk_scale(30.0))),
       "attention-entropy collapse", (2, 2), 30, LOGITS, also=("attention-logit growth",)),
@@ -805,6 +891,13 @@ INJECTED: list[Case] = [
     # still falls, 2.3 -> 1.75-2.36 (seeds 0-2). No model-side remedy changes k
     C("entropy/vit-top-1-attention", R("vit", inj.TopKAttention(1)), "attention-entropy collapse", (0, 2), 0,
       (), H9),
+    # every attention of the GPT a cosine attention (Swin V2's cos(q, k) / tau) with its learnable tau
+    # replaced by the clamp's floor, 0.01: attn_entropy 0.047-0.105 nats in every block on every probe
+    # (healthy 1.9), attn_logit_max 94-100 (100 x a cosine); the loss still falls, 3.47-3.49 -> 3.02-3.05
+    # (seeds 0-2) (keys taken from the queries' slice, q . q, tried first: entropy stayed 1.91 (seed 0): not
+    # added). No model-side remedy changes tau
+    C("entropy/gpt-cosine-attention-tau-at-floor", R("gpt", inj.CosineAttentionAtFloor(0.01)),
+      "attention-entropy collapse", (0, 2), 0, (), H10, also=("attention-logit growth",)),
     # rank collapse
     C("rank/vit-uniform-attention-block1",
       R("vit", edit(40, "blocks.1.attn", inj.uniform_attention(300.0), True)), "rank collapse", (1, 2), 40,
@@ -868,6 +961,14 @@ INJECTED: list[Case] = [
     # 0) and the attention scale written with floor division on a 4-block ViT (1 // sqrt(d_head) = 0;
     # 0.11-0.8, seed 0), tried first, did not hold: not added. No model-side remedy changes the norms' eps
     C("rank/gpt-layernorm-eps-1e5", R("gpt", inj.LayerNormEps(1e5)), "rank collapse", (0, 2), 0, (), H9),
+    # every block of the ViT with its skip connection adding the tokens' mean (x.mean(1, keepdim=True), a
+    # pooled residual over the wrong axis) instead of each token: token_spread of block 2 0.12-0.20 at step 0
+    # and 1.7e-4-0.010 from step 10 on, block 1 0.32-0.40 at step 0 and 0.004-0.086 from step 10 on (block 0
+    # 0.06-0.69) (the same ViT without it: >= 0.077); the loss still falls, 2.3 -> 1.64-1.67 (seeds 0-2)
+    # (images with a +128 offset never taken off, in every split, tried first: token_spread 0.24 throughout
+    # (seed 0): not added). No model-side remedy rewires the skip
+    C("rank/vit-skip-adds-token-mean", R("vit", *(edit(0, f"blocks.{i}", inj.mean_skip) for i in range(3))),
+      "rank collapse", (1, 2), 0, (), H10),
     # unused depth
     C("depth/gpt-block2-zeroed", R("gpt", edit(20, "blocks.2.attn.proj", inj.zero_all, True),
                                    edit(20, "blocks.2.mlp.proj", inj.zero_all, True)),
@@ -928,6 +1029,12 @@ INJECTED: list[Case] = [
     # scale 0.03-0.15); loss 2.3 -> 1.57-2.33 (seeds 0-2)
     C("depth/vit4-stochastic-depth-to-zero", R("vit", inj.StochasticDepth(0.0), n_layer=4), "unused depth",
       (3, 3), 0, DEPTH, H9),
+    # a 4-block ViT whose head reads block 1's output (hidden_states[2] where [-1] was meant): blocks 2-3 are
+    # computed and never reach the loss: no grad_norm rows and update_ratio exactly 0 for blocks 2-3 on every
+    # step; their block_contrib 0.40-0.47 at step 0 and 0.036-0.15 from step 10 on vs blocks 0-1's 0.37-8.7;
+    # loss 2.3 -> 1.05-1.25 (seeds 0-2). No model-side remedy rewires the head
+    C("depth/vit4-head-reads-block1", R("vit", inj.HeadFromBlock(1), n_layer=4), "unused depth", (2, 3), 0,
+      (), H10),
     # gradient conflict (two named losses trained on their sum; train() logs their per-layer conflict)
     C("conflict/mlp-shifted-labels", R("mlp", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
     C("conflict/vit-shifted-labels", R("vit", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
@@ -975,6 +1082,14 @@ INJECTED: list[Case] = [
     # went NaN: not added
     C("conflict/cnn-auxiliary-weight-annealed-past-0", R("cnn", inj.DecayingAuxiliary(0.5, 60)),
       "gradient conflict", None, 61, CONFLICT, H9),
+    # an unlikelihood loss (Welleck et al. 2019, weight 0.5) whose negative candidates are the targets
+    # themselves (the earlier context tokens were meant) beside the GPT's task: cos_min -0.91..-0.97 at step
+    # 10, -0.65..-0.84 at 50, -0.36..-0.51 at 90 in all 3 blocks, negative on every probe (at most -0.27;
+    # medians -0.62..-0.84); the summed loss 3.5 -> 2.95-3.02 (seeds 0-2) (a center loss with its centers left
+    # at 0, weight 0.5, on the CNN's features also conflicted, -0.19..-0.87 (seed 0); not added, one per
+    # class)
+    C("conflict/gpt-unlikelihood-on-targets", R("gpt", inj.TargetUnlikelihood(0.5)), "gradient conflict",
+      None, 0, CONFLICT, H10),
 ]
 
 HEALTHY: list[Case] = [
@@ -1122,6 +1237,30 @@ HEALTHY: list[Case] = [
     # the task and 0.3 x the soft bootstrapping loss (beta 0.95) on the same targets: summed loss 4.42-4.45 ->
     # 3.82-3.93, grad growth <= 2.1x, token_spread >= 0.88, cos_min median 1.00 (min 1.00)
     C("healthy/gpt-bootstrap-aux", R("gpt", inj.BootstrapAuxiliary()), None, split=H9),
+    # held_out10 (checked likewise on raw rows, seeds 0-2: the loss's first tenth -> last tenth, no NaN, the
+    # largest grad norm over its step-0 value, and the class's other rows) tanh, Xavier, 5 blocks of 80 under
+    # SGD lr 0.01 with momentum 0.9: loss 2.11-2.16 -> 0.17-0.19, grad growth <= 2.1x
+    C("healthy/mlp5-width80-tanh-xavier-momentum",
+      R("mlp", inj.OptimizerSetting("momentum", 0.9), act="tanh", init="xavier", depth=5, width=80, lr=0.01),
+      None, split=H10),
+    # 3 blocks (12, 24, 48) at Adam 2e-3: loss 1.94-1.97 -> 0.083-0.090, grad growth <= 4x, dead_fraction 0
+    C("healthy/cnn3-12-24-48-adam-2e-3", R("cnn", channels=(12, 24, 48), opt="adam", lr=2e-3), None,
+      split=H10),
+    # 5 blocks at Adam 2e-3: loss 3.42-3.43 -> 3.02-3.06, grad growth <= 2.5x, token_spread >= 0.78, entropy
+    # >= 1.91
+    C("healthy/gpt5-lr2e-3", R("gpt", n_layer=5, lr=2e-3), None, split=H10),
+    # width 40 at Adam 1e-3 for 120 steps: loss 2.31-2.32 -> 1.07-1.26, grad growth <= 5.8x, token_spread
+    # >= 0.187, entropy >= 2.36
+    C("healthy/vit-width40-lr1e-3-120-steps", R("vit", d_model=40, lr=1e-3, steps=120), None, split=H10),
+    # two losses that agree: the task and 0.3 x the Jensen-Shannon divergence of the predictions to the
+    # one-hot targets (Englesson and Azizpour 2021) on the same labels: summed loss 2.47-2.48 -> 1.26-2.07,
+    # grad growth <= 4.3x, token_spread >= 0.077, entropy >= 2.07, cos_min median 0.96-0.98 (min 0.76) (0.3 x
+    # a one-vs-rest binary cross-entropy, tried first, had cos_min medians -0.52..+0.12: not added)
+    C("healthy/vit-jensen-shannon-aux", R("vit", inj.JensenShannonAuxiliary()), None, split=H10),
+    # the task and 0.3 x the cross-entropy of the L2-normalised logits x 10 (a cosine softmax) on the same
+    # labels: summed loss 2.41-2.85 -> 0.22-0.25, grad growth <= 1.9x, dead_fraction <= 0.27, cos_min median
+    # 0.89-0.96 (min 0.56)
+    C("healthy/mlp-normface-aux", R("mlp", inj.NormFaceAuxiliary()), None, split=H10),
 ]
 
 CATALOGUE: list[Case] = INJECTED + HEALTHY

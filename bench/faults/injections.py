@@ -1649,3 +1649,224 @@ class LayerNormEps:
         for m in setup.model.modules():
             if isinstance(m, nn.LayerNorm):
                 m.eps = self.value
+
+
+# -- held_out10 helpers ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HiddenHardsigmoid:
+    """Every hidden activation an ``nn.Hardsigmoid`` where ``nn.Hardswish`` was meant (MobileNetV3's two
+    "hard" functions confused): its slope is 1/6 wherever it is not flat."""
+
+    def __call__(self, setup: Setup) -> None:
+        for block in setup.model.blocks:
+            block.act = nn.Hardsigmoid()
+
+
+@dataclass(frozen=True)
+class NegatedLoss:
+    """The task loss negated (a log-likelihood written as ``-cross_entropy`` and then maximised by
+    minimising it): every step is gradient ascent on the task's loss."""
+
+    def __call__(self, setup: Setup) -> None:
+        task = setup.loss_fn
+        setup.loss_fn = lambda out, y: -task(out, y)
+
+
+class ThresholdedReLU(nn.ReLU):
+    """A thresholded ReLU (Keras' ``ThresholdedReLU``: ``x`` where ``x > theta``, else 0)."""
+
+    def __init__(self, theta: float) -> None:
+        super().__init__()
+        self.theta = theta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.threshold(x, self.theta, 0.0)
+
+
+@dataclass(frozen=True)
+class ThresholdedActivations:
+    """Every block's ReLU a thresholded ReLU with ``theta`` = 6 (ReLU6's cap given as the threshold)."""
+
+    theta: float = 6.0
+
+    def __call__(self, setup: Setup) -> None:
+        for block in setup.model.blocks:
+            block.act = ThresholdedReLU(self.theta)
+
+
+@dataclass(frozen=True)
+class BiasGroupLasso:
+    """A group-lasso penalty, ``weight`` times the sum over Linear layers of ``sqrt(sum(b^2))`` of each bias,
+    written with ``torch.sqrt``: at the zero-initialised biases its gradient is 0 x 1/0 = NaN."""
+
+    weight: float = 1e-4
+
+    def __call__(self, setup: Setup) -> None:
+        task = setup.loss_fn
+        biases = [m.bias for m in setup.model.modules() if isinstance(m, nn.Linear) and m.bias is not None]
+
+        def loss(out, y):
+            return task(out, y) + self.weight * sum(torch.sqrt((b ** 2).sum()) for b in biases)
+
+        setup.loss_fn = loss
+
+
+def reinitialised(m: nn.Module) -> None:
+    """The module's ``reset_parameters()`` (a layer a resume did not restore, left at a fresh init)."""
+    m.reset_parameters()
+
+
+@dataclass(frozen=True)
+class SummedLoss:
+    """The cross-entropy summed over the batch (``reduction="sum"``) where the rate was tuned for its mean."""
+
+    def __call__(self, setup: Setup) -> None:
+        setup.loss_fn = lambda out, y: F.cross_entropy(*_flat(out, y), reduction="sum")
+
+
+@dataclass(frozen=True)
+class DoubleSoftmax:
+    """The model's probabilities passed to ``F.cross_entropy``, which applies its own softmax: a softmax
+    taken twice."""
+
+    def __call__(self, setup: Setup) -> None:
+        task = setup.loss_fn
+        setup.loss_fn = lambda out, y: task(out.softmax(-1), y)
+
+
+class _Sharpness(nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.factor * x
+
+
+@dataclass(frozen=True)
+class SharpTanh:
+    """Every block's activation ``tanh(x / tau)`` with ``tau`` = 0.1 (a temperature written where its
+    inverse was meant)."""
+
+    tau: float = 0.1
+
+    def __call__(self, setup: Setup) -> None:
+        for block in setup.model.blocks:
+            block.act = nn.Sequential(_Sharpness(1.0 / self.tau), nn.Tanh())
+
+
+@dataclass(frozen=True)
+class AnnealedAttentionSharpening:
+    """Every attention's logits times ``1 + step / every`` (a temperature annealing meant for a discrete
+    latent's Gumbel-softmax applied to the attention), never capped."""
+
+    every: float = 10.0
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        state = {"step": 0}
+        _chain(setup, lambda step, _s: state.__setitem__("step", step))
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                m.logits.register_forward_hook(lambda _m, _i, out: out * (1.0 + state["step"] / self.every))
+
+
+@dataclass(frozen=True)
+class HeadFromBlock:
+    """The head fed the output of block ``index`` (``hidden_states[index + 1]`` where ``[-1]`` was meant):
+    the blocks after it are computed and never reach the loss."""
+
+    index: int
+
+    def __call__(self, setup: Setup) -> None:
+        model, kept = setup.model, {}
+        model.blocks[self.index].register_forward_hook(lambda _m, _i, out: kept.__setitem__("h", out))
+        model.ln_f.register_forward_pre_hook(lambda _m, _i: (kept["h"],))
+
+
+@dataclass(frozen=True)
+class JensenShannonAuxiliary:
+    """A second named loss beside the task: ``weight`` times the Jensen-Shannon divergence between the
+    predictions and the one-hot targets (Englesson and Azizpour 2021) on the same labels, an objective that
+    agrees with the task's."""
+
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        def js(out, y):
+            out, y = _flat(out, y)
+            p = out.softmax(-1)
+            m = 0.5 * (p + F.one_hot(y, out.shape[-1]))
+            to_target = -m.gather(1, y[:, None]).squeeze(1).log()
+            to_model = (p * (out.log_softmax(-1) - m.clamp_min(1e-12).log())).sum(-1)
+            return self.weight * 0.5 * (to_target + to_model).mean()
+
+        beside_task(setup, "jensen_shannon", js)
+
+
+@dataclass(frozen=True)
+class NormFaceAuxiliary:
+    """A second named loss beside the task: ``weight`` times the cross-entropy of the L2-normalised logits
+    times ``scale`` (a cosine softmax) on the same labels, an objective that agrees with the task's."""
+
+    scale: float = 10.0
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        def normface(out, y):
+            out, y = _flat(out, y)
+            return self.weight * F.cross_entropy(self.scale * F.normalize(out, dim=-1), y)
+
+        beside_task(setup, "normface", normface)
+
+
+class _CosineScale(nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.factor * F.normalize(x, dim=-1)
+
+
+@dataclass(frozen=True)
+class CosineAttentionAtFloor:
+    """Every attention made a cosine attention (Swin V2's ``cos(q, k) / tau``) with its learnable ``tau``
+    replaced by the clamp's floor, 0.01: each logit is 100 x a cosine."""
+
+    tau: float = 0.01
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                d_head = m.qkv.in_features // m.n_head
+                factor = (d_head ** 0.5 / self.tau) ** 0.5  # the 1 / sqrt(d_head) of the product undone
+                m.q_norm, m.k_norm = _CosineScale(factor), _CosineScale(factor)
+
+
+def mean_skip(m: nn.Module) -> None:
+    """A forward hook the module keeps: its skip connection adds the tokens' mean (``x.mean(1,
+    keepdim=True)``, a pooled 'global' residual over the wrong axis) instead of each token."""
+    m.register_forward_hook(lambda _m, inputs, out: out - inputs[0] + inputs[0].mean(1, keepdim=True))
+
+
+@dataclass(frozen=True)
+class TargetUnlikelihood:
+    """A second named loss beside the task: ``weight`` times the unlikelihood loss (Welleck et al. 2019,
+    ``-log(1 - p)`` of the negative candidates) with its candidates built from the targets themselves
+    instead of the earlier context tokens: it pushes down the very tokens the task pushes up."""
+
+    weight: float = 0.5
+
+    def __call__(self, setup: Setup) -> None:
+        def unlikelihood(out, y):
+            out, y = _flat(out, y)
+            p = out.softmax(-1).gather(1, y[:, None]).squeeze(1)
+            return self.weight * -torch.log1p(-p.clamp(max=1 - 1e-6)).mean()
+
+        beside_task(setup, "unlikelihood", unlikelihood)
