@@ -352,6 +352,19 @@ def test_gradient_conflict_needs_five_negative_steps_and_a_negative_median(media
         assert f.prescriptions[0].component == "pcgrad"
 
 
+def test_a_conflict_that_begins_mid_run_is_judged_from_where_it_began():
+    steps = 40
+    cos = np.full((steps, 4), 0.3)
+    cos[:, 0] = 0.9
+    cos[25:, 0] = -0.5  # blocks.0: agree for 25 steps, then conflict: the run's median is +0.9
+    cos[3:8, 3] = -0.01  # blocks.3: five steps just below 0 early, then 0.3: no median below from there
+    f = symptoms(rows(healthy(steps) | {"cos_min": cos}))["gradient conflict"]
+    assert (f.layers, f.onset_step) == (("blocks.0",), 25)
+    assert f.evidence["median_from_step"] == 25 and f.evidence["median_cos"] == {"blocks.0": -0.5}
+    cos[25:, 0] = -0.04  # a conflict too mild: its median from step 25 is above -0.05
+    assert "gradient conflict" not in symptoms(rows(healthy(steps) | {"cos_min": cos}))
+
+
 def test_after_an_aggregator_the_conflict_left_in_the_update_is_read():
     steps = 40
     cos, update = np.full((steps, 4), 0.3), np.full((steps, 4), 0.2)
