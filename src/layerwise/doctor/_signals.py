@@ -25,11 +25,19 @@ TIER_OF = {"act_rms": "economy", "act_mean": "economy", "act_max": "economy",
 
 @dataclass
 class Layered:
-    """One per-layer metric: ``values[i, j]`` at ``steps[i]`` for ``layers[j]`` (NaN where absent)."""
+    """One per-layer metric: ``values[i, j]`` at ``steps[i]`` for ``layers[j]`` (NaN where absent);
+    ``present[i, j]``: a row was logged there (a layer that got no gradient on a step, its block
+    skipped or its expert unused, logs none; its NaN is no value, not a non-finite one)."""
 
     steps: np.ndarray
     layers: list[str]
     values: np.ndarray
+    present: np.ndarray | None = None  # None: every cell was logged
+
+    def nonfinite(self) -> np.ndarray:
+        """Where a logged value is NaN or infinite (cells without a row are not)."""
+        bad = ~np.isfinite(self.values)
+        return bad if self.present is None else bad & self.present
 
 
 @dataclass
@@ -78,12 +86,13 @@ def from_rows(cols: dict[str, list], order: list[str], meta: dict | None = None,
         steps = np.array(sorted({s for s, _ in cells}))
         mine = [n for n in layers if any(layer == n for _, layer in cells)]
         values = np.full((len(steps), len(mine)), np.nan)
+        present = np.zeros(values.shape, dtype=bool)
         row = {s: i for i, s in enumerate(steps)}
         col = {n: j for j, n in enumerate(mine)}
         for (s, layer), v in cells.items():
             if layer in col:
-                values[row[s], col[layer]] = v
-        signals.metrics[metric] = Layered(steps, mine, values)
+                values[row[s], col[layer]], present[row[s], col[layer]] = v, True
+        signals.metrics[metric] = Layered(steps, mine, values, None if present.all() else present)
     return signals
 
 

@@ -14,12 +14,16 @@ LAYERS = ["blocks.0", "blocks.1", "blocks.2", "blocks.3"]
 
 
 def rows(per_layer: dict[str, np.ndarray] | None = None, scalars: dict[str, np.ndarray] | None = None,
-         meta: dict | None = None):
-    """Signals from ``metric -> (steps x layers)`` arrays and ``name -> (steps,)`` series."""
+         meta: dict | None = None, unlogged: dict[str, np.ndarray] | None = None):
+    """Signals from ``metric -> (steps x layers)`` arrays and ``name -> (steps,)`` series; the
+    cells of ``unlogged[metric]`` (a mask) get no row at all."""
     cols = {"step": [], "layer": [], "metric": [], "value": []}
     for metric, values in (per_layer or {}).items():
+        skip = (unlogged or {}).get(metric, np.zeros(values.shape, dtype=bool))
         for i, row in enumerate(values):
-            for layer, v in zip(LAYERS, row, strict=True):
+            for j, (layer, v) in enumerate(zip(LAYERS, row, strict=True)):
+                if skip[i, j]:
+                    continue
                 cols["step"].append(i), cols["layer"].append(layer)
                 cols["metric"].append(metric), cols["value"].append(float(v))
     for name, series in (scalars or {}).items():
@@ -313,6 +317,19 @@ def test_a_rise_short_of_10x_or_not_steady_is_no_run_up():
     values["update_ratio"][20:30] = 2e-3  # the third quarter falls back below the second
     found = symptoms(rows(values))["exploding gradients"]
     assert found.onset_step == 40 and "run_up" not in found.evidence
+
+
+def test_a_layer_that_logged_no_gradient_on_a_step_is_neither_non_finite_nor_exploding():
+    values = healthy(30)
+    skipped = np.zeros((30, 4), dtype=bool)
+    skipped[::3, 2] = True  # blocks.2 skipped every third step (stochastic depth): no gradient, no row
+    signals = rows(values, {"loss": decaying_loss(30)}, unlogged={"grad_norm": skipped})
+    assert not signals.metrics["grad_norm"].present[0, 2] and signals.metrics["grad_norm"].present[1, 2]
+    assert diagnose(signals).findings == []
+    values["grad_norm"][3, 2] = np.nan  # a logged NaN is non-finite (transient: the run went on finite)
+    found = symptoms(rows(values, {"loss": decaying_loss(30)}))
+    assert (found["transient non-finite values"].onset_step, found["transient non-finite values"].layers) == (
+        3, ("blocks.2",))
 
 
 def test_a_flat_loss_is_no_progress_and_a_falling_one_is_not():

@@ -52,24 +52,27 @@ GROWN = "growth over the early level"
 SOURCE = "AUTOTRAINER (ICSE 2021), growth form"
 
 
-def growth(values: np.ndarray) -> np.ndarray:
+def growth(values: np.ndarray, bad: np.ndarray | None = None) -> np.ndarray:
     """Each row over the median of the first tenth of the rows (at least 3), per layer; non-finite
-    entries count as infinite growth."""
+    entries (``bad``, default: every NaN or Inf) count as infinite growth, cells without a value
+    (NaN, not ``bad``) as none."""
+    bad = ~np.isfinite(values) if bad is None else bad
     early = nan_reduce(np.nanmedian, values[: max(3, len(values) // 10)], axis=0)
     early = np.where(early > 0, early, np.nan)  # a layer without gradient early on: no growth to read
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = values / early
-    return np.where(np.isfinite(values), ratio, np.inf)
+    return np.where(bad, np.inf, ratio)
 
 
-def compounding(values: np.ndarray) -> np.ndarray:
-    """Each row over the row before, per layer (the first row: 0); a non-finite value after a
-    finite one counts as infinite growth."""
+def compounding(values: np.ndarray, bad: np.ndarray | None = None) -> np.ndarray:
+    """Each row over the row before, per layer (the first row: 0); a non-finite value (``bad``,
+    as in :func:`growth`) after a finite one counts as infinite growth."""
+    bad = ~np.isfinite(values) if bad is None else bad
     out = np.zeros_like(values, dtype=float)
     prev, cur = values[:-1], values[1:]
     with np.errstate(divide="ignore", invalid="ignore"):
         step = np.where(prev > 0, cur / prev, 0.0)
-    out[1:] = np.where(np.isfinite(cur), step, np.where(np.isfinite(prev), np.inf, 0.0))
+    out[1:] = np.where(bad[1:], np.where(np.isfinite(prev), np.inf, 0.0), step)
     return np.nan_to_num(out, nan=0.0)
 
 
@@ -90,9 +93,9 @@ def check(s: Signals) -> Finding | None:
     m = s.metrics.get("grad_norm") or s.metrics.get("act_grad_norm")
     if m is None or len(m.steps) < 4:
         return None
-    ratio = growth(m.values)
+    ratio, bad = growth(m.values, m.nonfinite()), m.nonfinite()
     found = [(start, hit, name) for hit, name in ((ratio >= GROWTH, GROWN),
-                                                 (compounding(m.values) >= RATE, "10x per logged step"))
+                                                 (compounding(m.values, bad) >= RATE, "10x per logged step"))
              if (start := first_sustained(hit, RUN)) is not None]
     if not found:
         return None

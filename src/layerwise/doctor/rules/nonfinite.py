@@ -29,7 +29,7 @@ def check(s: Signals) -> Finding | None:
     for name in WATCHED:
         if name in s.metrics:
             m = s.metrics[name]
-            bad = ~np.isfinite(m.values) if not name.startswith("nonfinite") else m.values > 0
+            bad = m.nonfinite() if not name.startswith("nonfinite") else m.values > 0
             rows = np.nonzero(bad.any(axis=1))[0]
             bad_steps.update(int(m.steps[r]) for r in rows)
             if rows.size:
