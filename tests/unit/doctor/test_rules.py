@@ -421,9 +421,9 @@ def test_attention_logit_growth_at_twenty_and_ten_times_the_start(peak, found):
     assert "attention-logit growth" not in probe({"attn_logit_max": started_high})
 
 
-@pytest.mark.parametrize("low, found", [(0.099, True), (0.1, False)])
-def test_attention_entropy_collapse_below_a_tenth_of_a_nat(low, found):
-    entropy = np.full((6, 4), 2.0)
+@pytest.mark.parametrize("low, found", [(0.399, True), (0.4, False)])
+def test_attention_entropy_collapse_below_four_tenths_of_a_nat(low, found):
+    entropy = np.full((6, 4), 5.0)  # a long context (e^5 = 148 keys): a fall to 0.4 is under a tenth
     entropy[2:, 3] = low
     got = probe({"attn_entropy": entropy})
     assert ("attention-entropy collapse" in got) is found
@@ -465,6 +465,8 @@ def test_attention_entropy_collapsed_from_the_first_probe_is_a_collapse():
     entropy[:, 1] = 0.05  # one-hot from initialisation on (logits in the hundreds)
     f = probe({"attn_entropy": entropy})["attention-entropy collapse"]
     assert (f.layers, f.onset_step) == (("blocks.1",), 0)
+    entropy[:, 1] = 0.38  # position biases at std 10: 94% on one key from the start
+    assert probe({"attn_entropy": entropy})["attention-entropy collapse"].onset_step == 0
     entropy[:, 1] = 0.5
     entropy[2:, 1] = 0.09  # fell from 0.5 to 0.09: under the floor, not a tenth of the start
     assert "attention-entropy collapse" not in probe({"attn_entropy": entropy})
