@@ -1,8 +1,8 @@
 """Prescriptions applied to a fresh setup before a verifying re-run.
 
 ``apply(prescription, setup)`` edits the setup's model in place and sets the optimizer to train
-with (the same one, its learning rates scaled, or a ``TransformedOptimizer`` or
-``SkipNonfinite`` around it), or,
+with (the same one, or a ``ScaledLR``, ``TransformedOptimizer`` or ``SkipNonfinite`` around it:
+a learning-rate change acts at every step, so a schedule that rewrites the rate does not undo it), or,
 for a multi-loss remedy (PCGrad, SAM-GS), the aggregator of its per-loss gradients, or, for
 ``skip_batches``, the window of steps whose batches are skipped. A
 prescription that cannot be applied raises :class:`NotApplicable` saying why.
@@ -58,11 +58,11 @@ def _to_model(p: Prescription, model: nn.Module, optimizer: torch.optim.Optimize
     """``model`` edited and the optimizer to train it with, for prescription ``p``."""
     s = p.settings
     if p.component == "learning_rate":
+        from layerwise.transforms import ScaledLR
+
         if any(group["lr"] == 0 for group in optimizer.param_groups):
             raise NotApplicable("the learning rate is 0, and scaling it leaves it 0: set a learning rate")
-        for group in optimizer.param_groups:
-            group["lr"] *= s["factor"]
-        return optimizer
+        return ScaledLR(optimizer, s["factor"])  # at each step: a schedule's later writes are scaled too
     if p.component == "init":
         return _reinit(model, optimizer, s.get("scheme", "kaiming"))
     if p.component == "replace_activations":

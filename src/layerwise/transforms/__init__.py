@@ -3,7 +3,9 @@
 ``chain(clip_per_layer(C=1.0), add_noise(eta=0.3))`` composes; ``partition`` routes parameters by
 name; ``TransformedOptimizer(torch_opt, transform, model.named_parameters())`` applies a transform
 between ``backward()`` and the optimizer's step and runs post-step hooks (``project_to_init_norm``).
-``GradReverse`` (a module) and Normalize-and-Project's model edit live here too.
+``GradReverse`` (a module) and Normalize-and-Project's model edit live here too, and two more
+optimizer wrappers: ``SkipNonfinite`` (no step on NaN/Inf gradients) and ``ScaledLR`` (every step
+at a multiple of the rate a schedule set).
 """
 
 from layerwise.transforms._layers import by_module
@@ -30,12 +32,14 @@ from layerwise.transforms.normalize import normalize_per_layer
 from layerwise.transforms.optimizer import TransformedOptimizer
 from layerwise.transforms.reversal import GradientReversal, GradReverse, dann_lambda, grad_reverse
 from layerwise.transforms.routing import param_matches, partition
+from layerwise.transforms.scaled_lr import ScaledLR
 from layerwise.transforms.skip_nonfinite import SkipNonfinite
 
 __all__ = [
     "CLIP_MODES",
     "DPSGD",
     "RDPAccountant",
+    "ScaledLR",
     "SkipNonfinite",
     "clip_and_sum",
     "clip_per_sample",

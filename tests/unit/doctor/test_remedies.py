@@ -32,10 +32,23 @@ def step(model, opt):
     opt.zero_grad()
 
 
-def test_learning_rate_scales_every_group():
+def test_learning_rate_scales_every_step_even_after_a_schedule_rewrites_the_rate():
+    import copy
+
+    from layerwise.transforms import ScaledLR
+
     model, opt = fresh()
-    assert apply_to(P("learning_rate", {"factor": 0.3}, ""), model, opt) is opt
-    assert [g["lr"] for g in opt.param_groups] == [pytest.approx(0.03)]
+    reference = copy.deepcopy(model)
+    scaled = apply_to(P("learning_rate", {"factor": 0.3}, ""), model, opt)
+    assert isinstance(scaled, ScaledLR) and scaled.optimizer is opt and scaled.factor == 0.3
+    opt.param_groups[0]["lr"] = 0.2  # a schedule's write after the remedy: still scaled, to 0.06
+    torch.manual_seed(1)
+    step(model, scaled)
+    torch.manual_seed(1)
+    step(reference, torch.optim.SGD(reference.parameters(), lr=0.06))
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+    assert opt.param_groups[0]["lr"] == 0.2
 
 
 def test_learning_rate_refuses_to_scale_a_zero_rate():
