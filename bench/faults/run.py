@@ -31,7 +31,7 @@ from layerwise.doctor import diagnose, load, train_baseline  # noqa: E402
 
 METHODS = ("doctor", *BASELINES)
 SPLITS = ("all", "held_out", "held_out2", "held_out3", "held_out4", "held_out5",
-          "held_out6", "held_out7", "held_out8", "held_out9")  # then held-out splits
+          "held_out6", "held_out7", "held_out8", "held_out9", "held_out10")  # then held-out splits
 # splits scored together as well: held_out5 and held_out6 were the unseen pair until the doctor's
 # changes of 2026-12-03's third session (held_out7 is the split those changes did not see)
 POOLS = {"held_out5+6": ("held_out5", "held_out6")}
