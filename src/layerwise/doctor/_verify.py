@@ -27,10 +27,10 @@ it. A fault injected before that step carries over through the weights and the o
 (learning rates included), not through flags such as ``requires_grad``; a re-initialisation is
 not applicable from a checkpoint (it discards the training the checkpoint holds).
 
-``baselines={seed: (folder, loss)}``: runs already trained as a baseline is, by
-:func:`train_baseline` (its run folder and the loss it returned), are read instead of trained
-again; a seeded recipe trains the same run twice, so the verdicts do not change (from scratch
-only: such runs hold no checkpoints).
+``baselines={seed: (folder, loss)}``: baseline runs trained before by :func:`train_baseline`
+(its run folder and the loss it returned) are read instead of trained again; a seeded recipe
+trains the same run twice, so the verdicts do not change (from scratch only: such runs hold no
+checkpoints).
 """
 
 from __future__ import annotations

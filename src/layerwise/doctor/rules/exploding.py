@@ -93,7 +93,8 @@ def check(s: Signals) -> Finding | None:
     m = s.metrics.get("grad_norm") or s.metrics.get("act_grad_norm")
     if m is None or len(m.steps) < 4:
         return None
-    ratio, bad = growth(m.values, m.nonfinite()), m.nonfinite()
+    bad = m.nonfinite()
+    ratio = growth(m.values, bad)
     found = [(start, hit, name) for hit, name in ((ratio >= GROWTH, GROWN),
                                                  (compounding(m.values, bad) >= RATE, "10x per logged step"))
              if (start := first_sustained(hit, RUN)) is not None]

@@ -3,10 +3,11 @@
 Source: Gradient Surgery for Multi-Task Learning (Yu et al., NeurIPS 2020, arXiv 2001.06782):
 two task gradients conflict when their cosine is negative. Reads the per-layer ``cos_min`` rows
 that :func:`layerwise.multiloss.conflict_rows` writes (the most negative pairwise cosine); a
-layer is in conflict when its cosine stays below 0 on 5 consecutive logged steps and its median
-from the first such stretch (in any layer) after which it stays below -0.05 to the end of the
-run is below it: a layer whose losses merely disagree now and then is not flagged, and one whose
-losses agreed until a loss weight or target changed mid-run is.
+layer is in conflict when its cosine stays below 0 on 5 consecutive logged steps and its median,
+read from where the conflict began to the end of the run, is below -0.05; the conflict begins at
+the first stretch of 5 steps with some layer below 0 from which some layer's median is below
+-0.05. A layer whose losses merely disagree now and then is not flagged, and one whose losses
+agreed until a loss weight or target changed mid-run is.
 A run that combined its losses with an aggregator (PCGrad, SAM-GS) logged ``cos_update_min``
 too, the cosine between each loss's gradient and the update the aggregator applied: there the
 conflict that matters is the one left in the update (the losses still disagree; the question is
