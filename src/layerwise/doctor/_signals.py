@@ -138,23 +138,33 @@ def nan_reduce(fn, values: np.ndarray, **kwargs) -> np.ndarray | float:
 STEP_JUMP, LEAD, RECENT = 10.0, 2, 10
 
 
+def effective_lr_rows(s: Signals) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(steps, update ratio, update ratio per unit gradient norm: the effective learning rate) on
+    the rows ``update_ratio`` and ``grad_norm`` share; None without both on the same layers."""
+    u, g = s.metrics.get("update_ratio"), s.metrics.get("grad_norm")
+    if u is None or g is None or u.layers != g.layers:
+        return None
+    steps, iu, ig = np.intersect1d(u.steps, g.steps, return_indices=True)
+    ratio, grad = u.values[iu], g.values[ig]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return steps, ratio, np.where(grad > 0, ratio / grad, np.nan)
+
+
 def effective_lr_jump(s: Signals, onset: int) -> tuple[float, float] | None:
     """(jump, ratio): over the LEAD logged steps up to ``onset``, the largest growth of the update
     ratio per unit gradient norm (the effective learning rate) over its median on the RECENT
     logged steps before them, and the update ratio there, when that growth is at least
     STEP_JUMP: the step size went up, not the gradient; None otherwise (or without both metrics
     on the same rows). Read by the exploding-gradient and loss-spike rules."""
-    u, g = s.metrics.get("update_ratio"), s.metrics.get("grad_norm")
-    if u is None or g is None or u.layers != g.layers:
+    rows = effective_lr_rows(s)
+    if rows is None:
         return None
-    steps, iu, ig = np.intersect1d(u.steps, g.steps, return_indices=True)
-    ratio, grad = u.values[iu], g.values[ig]
+    steps, ratio, effective = rows
     first = int(np.searchsorted(steps, onset - LEAD))
     last = int(np.searchsorted(steps, onset, side="right"))
     if first < 3 or last <= first:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
-        effective = np.where(grad > 0, ratio / grad, np.nan)
         before = nan_reduce(np.nanmedian, effective[max(0, first - RECENT):first], axis=0)
         jump = effective[first:last] / np.where(before > 0, before, np.nan)
     if not np.isfinite(jump).any() or np.nanmax(jump) < STEP_JUMP:

@@ -38,6 +38,7 @@ from layerwise.doctor._signals import (
     STEP_JUMP,
     Signals,
     effective_lr_jump,
+    effective_lr_rows,
     first_sustained,
     layers_where,
     nan_reduce,
@@ -150,15 +151,10 @@ def run_up(s: Signals, onset: int) -> tuple[str, float, float] | None:
     the RUN_UP rows or more logged before ``onset``, the effective learning rate (update ratio per
     unit gradient norm) or else the gradient norm, medians over layers, rose quarter over quarter
     to STEP_JUMP times its first row: the growth that exploded began at the first step."""
-    g, u = s.metrics.get("grad_norm"), s.metrics.get("update_ratio")
+    g, rows = s.metrics.get("grad_norm"), effective_lr_rows(s)
     if g is None:
         return None
-    series = []
-    if u is not None and u.layers == g.layers:
-        steps, iu, ig = np.intersect1d(u.steps, g.steps, return_indices=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            effective = np.where(g.values[ig] > 0, u.values[iu] / g.values[ig], np.nan)
-        series.append((STEP_SIZE, steps, effective))
+    series = [] if rows is None else [(STEP_SIZE, rows[0], rows[2])]
     series.append((GRADIENT, g.steps, g.values))
     for what, steps, values in series:
         before = nan_reduce(np.nanmedian, values[steps < onset], axis=1)
