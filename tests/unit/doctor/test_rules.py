@@ -481,6 +481,33 @@ def test_unused_depth_needs_the_last_three_probes_under_one_percent():
     assert (f.layers, f.onset_step, f.severity) == (("blocks.3",), 20, "low")
 
 
+
+def test_unused_depth_a_deep_layer_no_gradient_reaches():
+    values = healthy(30)
+    values["weight_norm"] = np.ones((30, 4))
+    no_grad = np.zeros((30, 4), dtype=bool)
+    no_grad[:, 2:] = True  # a head that reads blocks.1: blocks 2-3 trainable, never a gradient
+    f = symptoms(rows(values, unlogged={"grad_norm": no_grad}))["unused depth"]
+    assert (f.layers, f.onset_step, f.evidence["no_gradient"]) == (("blocks.2", "blocks.3"), 0,
+                                                                    ["blocks.2", "blocks.3"])
+    no_grad[29, 3] = False  # one logged gradient in the run: blocks.3 is reached after all
+    f = symptoms(rows(values, unlogged={"grad_norm": no_grad}))["unused depth"]
+    assert f.layers == ("blocks.2",)
+
+
+def test_unused_depth_not_a_frozen_prefix_nor_a_run_without_gradients():
+    values = healthy(30)
+    values["weight_norm"] = np.ones((30, 4))
+    frozen = np.zeros((30, 4), dtype=bool)
+    frozen[:, :2] = True  # blocks 0-1 frozen: no trainable weights, so no rows of theirs; 2-3 train
+    unlogged = dict.fromkeys(("grad_norm", "weight_norm", "update_ratio"), frozen)
+    assert "unused depth" not in symptoms(rows(values, unlogged=unlogged))
+    found = symptoms(rows(values, unlogged={"grad_norm": frozen}))
+    assert "unused depth" not in found  # trainable, but shallower than every layer with a gradient
+    found = symptoms(rows(values, unlogged={"grad_norm": np.ones((30, 4), dtype=bool)}))
+    assert "unused depth" not in found  # no layer has a gradient: not one idle block
+
+
 def test_logit_growth_explains_the_collapse_and_the_stall_that_follow():
     logits, entropy = np.full((8, 4), 1.0), np.full((8, 4), 2.0)
     logits[2:, 0], entropy[4:, 0] = 80.0, 0.01
