@@ -47,6 +47,13 @@ def text_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _sample(every: int) -> str:
+    if every == 1:
+        return "Cases verified: every case whose first seed the doctor diagnosed right."
+    return (f"Cases verified: of those whose first seed the doctor diagnosed right, every case of the newest "
+            f"split and, of the others, those whose name's CRC-32 is 0 mod {every} (declared in run.py).")
+
+
 def markdown(result: dict) -> str:
     lines = [f"# Fault benchmark, tier {result['tier']} (seeds {result['seeds']}, torch {result['torch']}, "
              f"{result['seconds']} s)", "", "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
@@ -60,6 +67,7 @@ def markdown(result: dict) -> str:
     verify = result.get("verify")
     if verify and "verdicts" in verify:
         lines += ["", f"## Verify (top prescription, paired re-runs, seeds {verify.get('seeds')})", "",
+                  _sample(verify.get("every", 1)), "",
                   "Judged (all / fixable: cases with accepted remedies): " + "; ".join(
                       f"{split} {verify[split]['judged']} / {verify[split]['judged_fixable']}"
                       for split in result["scores"] if split in verify), ""]

@@ -162,3 +162,16 @@ def test_a_pool_scores_its_splits_together_and_nothing_else():
     assert POOLS["held_out5+6"] == ("held_out5", "held_out6")
     assert member("held_out5+6", "held_out5") and member("held_out5+6", "held_out6")
     assert not member("held_out5+6", "held_out4") and not member("held_out5+6", "tuned")
+
+
+def test_the_verify_sample_is_the_newest_split_and_a_fixed_third_of_the_rest():
+    import zlib
+
+    from faults.run import SPLITS, VERIFY_EVERY, sampled
+
+    older = [c for c in cases.CATALOGUE if not c.healthy and c.split != SPLITS[-1]]
+    newest = [c for c in cases.CATALOGUE if c.split == SPLITS[-1]]
+    assert all(sampled(c, 3) for c in newest) and all(sampled(c, 1) for c in older)
+    chosen = [c for c in older if sampled(c, VERIFY_EVERY["smoke"])]
+    assert [c.name for c in chosen] == [c.name for c in older if zlib.crc32(c.name.encode()) % 3 == 0]
+    assert 0.2 < len(chosen) / len(older) < 0.45  # about a third, not all and not none
