@@ -6,13 +6,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from layerwise.doctor import rules as _rules  # noqa: F401  (registers the rules)
 from layerwise.doctor._finding import SEVERITIES, Diagnosis, Finding
 from layerwise.doctor._prescribe import fit_to_model
 from layerwise.doctor._rule import RULES
-from layerwise.doctor._signals import TIER_OF, Signals, load
+from layerwise.doctor._signals import TIER_OF, Signals, interval, load
 
 NOT_COVERED: tuple[str, ...] = ()
 
@@ -49,7 +47,7 @@ def _interval(signals: Signals, needs: tuple[str, ...]) -> int:
         steps = signals.metrics[name].steps if name in signals.metrics else (
             signals.scalars[name][0] if name in signals.scalars else None)
         if steps is not None and len(steps) > 1:
-            return max(1, int(np.median(np.diff(steps))))
+            return interval(steps)
     return 1
 
 

@@ -126,6 +126,11 @@ def layers_where(mask: np.ndarray, layers: list[str], start: int, run: int) -> t
     return tuple(layers[j] for j in hit)
 
 
+def interval(steps: np.ndarray) -> int:
+    """Steps between logged rows: the median gap (1 for a single row, or rows on every step)."""
+    return max(1, int(np.median(np.diff(steps)))) if len(steps) > 1 else 1
+
+
 def nan_reduce(fn, values: np.ndarray, **kwargs) -> np.ndarray | float:
     """``fn`` (np.nanmax, np.nanmedian, ...) with all-NaN slices giving NaN without a warning."""
     with warnings.catch_warnings():

@@ -27,7 +27,7 @@ import numpy as np
 from layerwise.doctor._finding import Finding, Prescription
 from layerwise.doctor._prescribe import prescriptions
 from layerwise.doctor._rule import rule
-from layerwise.doctor._signals import Signals, effective_lr_jump, first_sustained, nan_reduce
+from layerwise.doctor._signals import Signals, effective_lr_jump, first_sustained, interval, nan_reduce
 
 FACTOR, WINDOW, RUN = 2.0, 100, 4
 SIGMAS, SIGMA_WINDOW, MIN_HISTORY, RECENT = 6.0, 128, 10, 10
@@ -73,7 +73,7 @@ def check(s: Signals) -> Finding | None:
     evidence = {"loss_at_onset": float(loss[start]), "mean_before": float(np.nanmean(before)),
                 "factor": FACTOR, "steps_above": int(mask[start:].sum()),
                 "first_sign_step": int(steps[first])}
-    every = int(np.median(np.diff(steps))) if len(steps) > 1 else 1  # steps between logged losses
+    every = interval(steps)  # steps between logged losses
     window = {"start": int(steps[max(0, first - RUN)]), "stop": int(steps[first]) + 2 * RUN * every}
     ranked = _ranked(s, int(steps[first]), window, evidence)
     return Finding("loss spike", layers, int(steps[start]), evidence, "high", "loss_spike", SOURCE, ranked)
