@@ -31,25 +31,24 @@ def check(s: Signals) -> Finding | None:
     if m is None:
         return None
     ratio = np.nan_to_num(m.values, nan=0.0, posinf=0.0)
-    standing, risen = ratio >= RATIO, _risen(ratio)
-    hit = standing | risen
+    level = _levels(ratio)
+    standing = ratio >= RATIO
+    hit = standing | ((ratio >= RISE_FLOOR) & (ratio >= RISE * level))
     start = first_sustained(hit, RUN)
     if start is None:
         return None
     evidence = {"max_over_median": float(np.nanmax(m.values[start])), "threshold": RATIO}
     if not standing[start:start + RUN].all(axis=0).any():  # found by the sudden rise alone
-        level = np.median(ratio[max(0, start - LEVEL):start], axis=0)
         evidence.update(criterion=f"a {RISE:g}x rise over the previous {LEVEL} rows, to >= {RISE_FLOOR:g}",
-                        level_before=float(np.max(level[hit[start]])))
+                        level_before=float(np.max(level[start, hit[start]])))
     return Finding("massive activations", layers_where(hit, m.layers, start, RUN), int(m.steps[start]),
                    evidence, "medium", "massive_activations", SOURCE, prescriptions("massive activations"))
 
 
-def _risen(ratio: np.ndarray) -> np.ndarray:
-    """Rows x layers where the ratio is at least RISE_FLOOR and RISE times its median over the
-    LEVEL rows before (never in the first LEVEL rows)."""
-    out = np.zeros(ratio.shape, dtype=bool)
+def _levels(ratio: np.ndarray) -> np.ndarray:
+    """Rows x layers: the ratio's median over the LEVEL rows before (inf in the first LEVEL rows,
+    so no rise is read there)."""
+    out = np.full(ratio.shape, np.inf)
     for i in range(LEVEL, len(ratio)):
-        level = np.median(ratio[i - LEVEL:i], axis=0)
-        out[i] = (ratio[i] >= RISE_FLOOR) & (ratio[i] >= RISE * level)
+        out[i] = np.median(ratio[i - LEVEL:i], axis=0)
     return out
