@@ -310,6 +310,21 @@ def test_an_explosion_after_a_steady_run_up_dates_from_the_first_step():
     assert grown.prescriptions[0].component == "clip_per_layer"
 
 
+def test_a_gradient_compounding_from_the_first_row_dates_from_it_after_four_rows_not_two():
+    def explosion(growth: list[float]) -> dict[str, np.ndarray]:
+        grad = np.tile([0.5, 0.8, 1.0, 1.2], (20, 1))
+        grad[:len(growth)] *= np.array(growth)[:, None]
+        grad[len(growth):] = np.inf
+        return {"grad_norm": grad}
+
+    # a negated loss, maximised: 10x per row from row 5 (rows 0-4 before it rise quarter over quarter)
+    found = symptoms(rows(explosion([1.0, 1.8, 4.1, 9.8, 37.5, 620.0, 4.9e6, 1e12])))["exploding gradients"]
+    assert (found.onset_step, found.evidence["detected_step"]) == (0, 5)
+    assert found.evidence["run_up"] == "gradient norm"
+    found = symptoms(rows(explosion([1.0, 2.0, 37.5, 620.0, 4.9e6, 1e12])))["exploding gradients"]
+    assert found.onset_step == 2 and "run_up" not in found.evidence  # 2 rows before it: no quarters to read
+
+
 def test_a_rise_short_of_10x_or_not_steady_is_no_run_up():
     found = symptoms(rows(_run_up(8.0, "step size")))["exploding gradients"]  # last quarter 6.3x row 0
     assert found.onset_step == 40 and "run_up" not in found.evidence

@@ -19,8 +19,8 @@ healthy phase: the step size was too large from the first step, so the onset is 
 step (``detected_step`` in the evidence says where the growth criterion first held) and a
 learning-rate cut, sized to bring that first update a decade inside the bound, is prescribed
 first (ours; 10 rows is the window the effective-learning-rate test reads a level from).
-An explosion whose rows before it (8 at least) show a run-up from the first step is dated from
-that step too (``detected_step`` again says where the growth criterion held): the effective
+An explosion whose rows before it (4 at least, one per quarter) show a run-up from the first step
+is dated from that step too (``detected_step`` again says where the growth criterion held): the effective
 learning rate, or else the gradient norm, medians over layers, rose quarter over quarter to 10x
 its first row (ours). A rising step size names a schedule that went too far (a warm-up to too high
 a peak, a learning-rate range test left on), and a learning-rate cut to the first quarter's level
@@ -47,7 +47,7 @@ from layerwise.doctor.rules.update_size import HIGH as UPDATE_BOUND
 
 GROWTH, RATE, RUN = 100.0, 10.0, 2
 FROM_START = 10  # logged rows: an explosion found this early had no healthy level to leave
-RUN_UP = 8  # logged rows before an explosion, at least, to read a steady rise from (4 quarters)
+RUN_UP = 4  # logged rows before an explosion, at least, to read a steady rise from (4 quarters)
 SETTLE, CALM = 10, 3  # a surge is over within SETTLE logged steps of its onset, then CALM rows or more
 GROWN = "growth over the early level"
 SOURCE = "AUTOTRAINER (ICSE 2021), growth form"
