@@ -103,6 +103,10 @@ block, an unlikelihood loss on the targets themselves; checked on raw rows only 
 beside each says. With them, 6 healthy configurations (a 5-block tanh MLP of width 80 under momentum, a CNN
 (12, 24, 48) at Adam 2e-3, a 5-block GPT at 2e-3, a ViT of width 40 at 1e-3 for 120 steps, and two runs with
 two agreeing losses: the Jensen-Shannon divergence, a cosine softmax), checked likewise.
+``held_out11``: 15 recipes added 2026-12-03 (fifth session; one per class), declared held out before any
+doctor run on them (195 injection recipes in all); written by a helper without telling the doctor's author
+its cases; checked on raw rows only (seeds 0-2), as the comment beside each says. With them, 6 healthy
+configurations, checked likewise.
 """
 
 from __future__ import annotations
@@ -186,6 +190,7 @@ CONFLICT = ("pcgrad", "samgs", "gcond")
 
 C, H, H2, H3, H4, H5 = Case, "held_out", "held_out2", "held_out3", "held_out4", "held_out5"
 H6, H7, H8, H9, H10 = "held_out6", "held_out7", "held_out8", "held_out9", "held_out10"
+H11 = "held_out11"
 INJECTED: list[Case] = [
     # vanishing gradients
     C("vanish/mlp-sigmoid-deep", R("mlp", inj.Activation("sigmoid"), depth=10, init="xavier"),
@@ -256,6 +261,14 @@ INJECTED: list[Case] = [
     # at the bound 1: no saturation); loss 2.28-2.65 at step 0, 2.28-2.30 at the end (seeds 0-2)
     C("vanish/mlp8-hardsigmoid-for-hardswish", R("mlp", inj.HiddenHardsigmoid(), depth=8),
       "vanishing gradients", (0, 3), 0, VANISH, H10),
+    # every hidden activation of a 12-block Xavier MLP an nn.Softplus where nn.Softsign was meant (two
+    # similarly named functions confused; its output sits near log 2 where its slope is 1/2): grad_norm of
+    # block 0 1.7e-4-7.6e-4 vs block 11's 0.25-1.9 from step 0 to the end (at most 1.2e-3 of it), each block
+    # 1.3-3.6x below the next; blocks 0-2 at most 7.1e-3 of block 11 (block 3 1.2e-2); loss 2.76-3.06 at step
+    # 0, 2.29-2.31 at the end (seeds 0-2) (an nn.Tanhshrink where nn.Tanh was meant, tried first on an 8-block
+    # MLP, took every activation to 0 by block 3 and every grad norm to exactly 0 (seed 0): not added)
+    C("vanish/mlp12-softplus-for-softsign", R("mlp", inj.HiddenSoftplus(), depth=12, init="xavier"),
+      "vanishing gradients", (0, 2), 0, VANISH, H11),
     # exploding gradients
     C("explode/mlp-lr-jump", R("mlp", inj.LR(60, 40.0)), "exploding gradients", (0, 3), 61, EXPLODE,
       also=("non-finite values",)),
@@ -316,6 +329,15 @@ INJECTED: list[Case] = [
     # step (seeds 0-2). No model-side remedy changes the loss's sign
     C("explode/mlp-task-loss-negated", R("mlp", inj.NegatedLoss()), "exploding gradients", (0, 3), 0, (), H10,
       also=("non-finite values",)),
+    # a hand-written inverted dropout (p = 0.25) after every block of the MLP whose kept units are divided by
+    # p instead of 1 - p (x4 where x1.33 was meant: x3 per block in expectation): loss 109-134 at step 0; grad
+    # norms 109-207 in every block at step 0, 288-5.9e3 at 1, 765-8.4e4 at 2, then 4e7-1e9 at 3 and NaN at 4
+    # (seed 0), 1.2e11-1.8e12 at 5 and NaN at 6 (seed 1), 5e8-4e10 at 6 and NaN by 8 (seed 2); the loss 3e22,
+    # 1.4e27, 5e11 at the last finite step (seeds 0-2) (p = 0.1 on a 6-block MLP, tried first, had grad norms
+    # 7e5-8e5 at step 0 and NaN at step 1 (seed 0), no run-up: not added). No model-side remedy changes the
+    # dropout's scaling
+    C("explode/mlp-dropout-scaled-by-p", R("mlp", inj.DropoutScaledByP(0.25)), "exploding gradients",
+      (0, 3), 0, (), H11, also=("non-finite values",)),
     # dead units
     C("dead/mlp-block2-at-60", R("mlp", edit(60, "blocks.2.linear", inj.fill("bias", -50.0))),
       "dead units", (2, 2), 60, DEAD),
@@ -378,6 +400,13 @@ INJECTED: list[Case] = [
     # step 0 to the end, every grad norm exactly 0; loss flat at 2.29-2.32 (seeds 0-2)
     C("dead/cnn-thresholded-relu-6", R("cnn", inj.ThresholdedActivations(6.0)), "dead units", (0, 2), 0, DEAD,
       H10),
+    # an activity (L1) sparsity penalty on every block's ReLU output at weight 10 (a per-unit coefficient of
+    # order 1e-4 given as 10) beside the CNN's task: loss 14.5-14.6 at step 0; dead_fraction 0 in all 3 blocks
+    # to step 30, 0.12-0.88 in block 0 at steps 40-50, 1.0 in all 3 blocks from step 90 (seeds 0, 2) and 50
+    # (seed 1) to the end; grad norms 2.0-3.3 at step 0, exactly 0 in every block from step 90 on (seed 0's
+    # block 0: 1.4e-3 at 90, 0 at the end); loss 2.29-2.32 from step 60-80 on (seeds 0-2) (weight 1, tried
+    # first, left dead_fraction at 0 on the CNN and <= 0.17 on the MLP (seed 0): not added)
+    C("dead/cnn-activity-l1-weight-10", R("cnn", inj.ActivityL1(10.0)), "dead units", (0, 2), 0, DEAD, H11),
     # non-finite values
     C("nonfinite/mlp-nan-batch", R("mlp", inj.Batch(70, inj.nan_inputs, 71)), "non-finite values",
       (0, 0), 70, BAD_BATCH),
@@ -434,6 +463,13 @@ INJECTED: list[Case] = [
     # catch it: the loss at step 0 is finite
     C("nonfinite/gpt-bias-group-lasso-sqrt", R("gpt", inj.BiasGroupLasso(1e-4)), "non-finite values", (0, 2),
       0, CORRUPT, H10),
+    # the CNN's logits divided by a temperature annealed linearly from 1 to 0 at step 60 (an annealing length
+    # given in steps where epochs were meant, without a floor): loss 0.13-0.29 at steps 50-55, 1.1-6.3 at 58,
+    # 10-28 at 59 (logits x60), NaN at 60 and the run stops; grad norms 0.6-3.1 at steps 50-55, 4.6-19 at 58,
+    # 18-66 at 59 and NaN at 60 in every block, while every block's act_rms stays finite (0.70-1.22) at step
+    # 60 (seeds 0-2). A model-level fault (it sits after the blocks); every later batch would be hit
+    C("nonfinite/cnn-temperature-annealed-to-0-at-60", R("cnn", inj.TemperatureAnnealedToZero(60)),
+      "non-finite values", None, 60, CORRUPT, H11),
     # loss spike
     C("spike/mlp-lr-burst", R("mlp", inj.LR(80, 20.0, 85)), "loss spike", None, 81, SPIKE),
     C("spike/cnn-one-label-shard", R("cnn", inj.Batch(70, inj.one_label(3), 76)), "loss spike", None, 70,
@@ -487,6 +523,12 @@ INJECTED: list[Case] = [
     # layer
     C("spike/mlp-head-reinitialised-at-60", R("mlp", edit(60, "head", inj.reinitialised)), "loss spike", None,
       60, (), H10),
+    # an exponential moving average of the CNN's weights (decay 0.999, still ~91% its init after 90 steps)
+    # copied into the model at step 90 (an evaluation swap left in the training loop): loss 0.82-1.10 at step
+    # 88, 2.25-2.35 at 90, 2.04-2.22 at 95, 1.87-1.96 at 110 and 1.70-1.73 at the end (seeds 0-2); grad norms
+    # 0.2-0.9 before and after (the same swap at step 60, tried first: 1.30 -> 2.34 (seed 0), a smaller jump:
+    # not added). No remedy undoes the swap
+    C("spike/cnn-ema-swapped-in-at-90", R("cnn", inj.EMASwappedIn(90)), "loss spike", None, 90, (), H11),
     # massive activations (one channel of one position, carried by the residual stream)
     C("massive/gpt-position0", R("gpt", edit(30, "pos_emb", inj.poke("weight", 1e3, 5))),
       "massive activations", (0, 2), 30, MASSIVE),
@@ -544,6 +586,12 @@ INJECTED: list[Case] = [
     C("massive/gpt-post-ln-norm-bias-entry-1e3",
       R("gpt", edit(0, "blocks.0.ln2", inj.poke("bias", 1e3, 5)), placement="post"),
       "massive activations", (0, 2), 0, MASSIVE, H10),
+    # from step 40 the first image of every ViT batch left in 0-255 units (x255: one sample whose scaling was
+    # skipped): act_max_median of blocks 0-2 3.4-8.2 at step 39, 115-643 at 40, 67-154 at 60 and 82-119 at 99
+    # (seeds 0-2); the loss still falls, 2.19-2.24 at step 40 -> 1.14-1.66 at 99
+    C("massive/vit-one-unnormalised-image-from-40",
+      R("vit", inj.Batch(40, inj.one_unnormalised_image(255.0))), "massive activations", (0, 2), 40, MASSIVE,
+      H11),
     # update too large / too small (optimizer configuration)
     C("update-large/mlp-adam-lr-0.05", R("mlp", opt="adam", lr=0.05), "update too large", (0, 3), 0, LARGE),
     C("update-large/cnn-adam-lr-0.2", R("cnn", opt="adam", lr=0.2), "update too large", (0, 2), 0, LARGE, H),
@@ -604,6 +652,14 @@ INJECTED: list[Case] = [
     # grew to 165 (seed 0): not added)
     C("update-large/cnn-loss-summed-over-batch", R("cnn", inj.SummedLoss()), "update too large", (0, 2), 0,
       LARGE, H10),
+    # an inverse-square-root schedule (lr x (step + 1)^-1/2) with the exponent's sign lost on the SGD CNN (the
+    # rate times sqrt(step + 1): 0.05 -> 0.55): update_ratio 3.5e-3-6.8e-3 at step 0 (as healthy), 0.012-0.036
+    # at 10, 0.024-0.077 over steps 20-90 and 0.008-0.042 at the end (the healthy CNN 2.8e-3-1.2e-2); grad
+    # norms 0.1-1.2, nothing non-finite; the loss still falls, 2.24-2.36 -> 0.03-0.08 (seeds 0-2) (Adam's
+    # betas swapped on the GPT, tried first, gave update_ratio 4e-3 from step 90 (seed 0); conv weights x0.01
+    # under batch norm, 0.16-0.37 at step 0 and healthy from step 1 (seed 0); not added)
+    C("update-large/cnn-inverse-sqrt-schedule-sign-lost", R("cnn", inj.InverseSqrtSignLost()),
+      "update too large", (0, 2), 0, LARGE, H11),
     C("update-small/mlp-sgd-lr-1e-5", R("mlp", lr=1e-5), "update too small", (0, 3), 0, SMALL,
       also=("no progress",)),
     C("update-small/gpt-adam-lr-1e-6", R("gpt", lr=1e-6), "update too small", (0, 2), 0, SMALL, H,
@@ -656,6 +712,13 @@ INJECTED: list[Case] = [
     C("update-small/mlp-sgd-dampening-0.999",
       R("mlp", inj.OptimizerSetting("momentum", 0.9), inj.OptimizerSetting("dampening", 0.999)),
       "update too small", (0, 3), 0, SMALL, H10, also=("no progress",)),
+    # a ReduceLROnPlateau scheduler built with mode="max" on the training loss (the mode meant for an
+    # accuracy) and stepped every batch on the ViT (patience 10, factor 0.1): a falling loss is never an
+    # improvement: update_ratio 0.027 at step 0 (as healthy), 5.7e-4-7.6e-3 at 20, 4.5e-5-1.1e-3 at 30,
+    # 7e-7-1.3e-5 at 50 and 4e-9-1.4e-8 at steps 90-99 (healthy ViT 7e-3-3e-2); loss 2.30-2.33 at step 0,
+    # 2.31-2.33 at the end (seeds 0-2)
+    C("update-small/vit-plateau-scheduler-mode-max", R("vit", inj.PlateauOnLossMax()), "update too small",
+      (0, 2), 0, SMALL, H11, also=("no progress",)),
     # no progress (data/label faults; a learning rate of 0)
     C("stall/mlp-shuffled-labels", R("mlp", inj.Batch(0, inj.shuffled_labels(10))), "no progress", None, 0,
       NO_SIGNAL),
@@ -709,6 +772,13 @@ INJECTED: list[Case] = [
     # remedy removes the extra softmax
     C("stall/cnn-double-softmax", R("cnn", inj.DoubleSoftmax()), "no progress", None, 0, (), H10,
       also=("update too small",)),
+    # a "restore the best weights" callback whose best was taken with mode="max" on the loss (the initial
+    # weights), reloading them before every step of the GPT: loss 3.47-3.49 at step 0 and 3.47-3.48 at the
+    # end; update_ratio 0.041 at step 0 and 0.019-0.021 from step 20 on (the optimizer moves, the restore
+    # undoes it; healthy GPT 0.04 -> 0.01), grad norms 0.2-0.4 (seeds 0-2). No model-side remedy removes the
+    # callback
+    C("stall/gpt-best-weights-restored-every-step", R("gpt", inj.RestoreInitialEveryStep()), "no progress",
+      None, 0, (), H11),
     # saturation
     C("saturation/mlp-tanh-std1", R("mlp", act="tanh", init=1.0), "saturation", (0, 3), 0, SATURATE),
     C("saturation/mlp-sigmoid-std2", R("mlp", inj.Activation("sigmoid"), init=2.0), "saturation", (0, 3), 0,
@@ -773,6 +843,14 @@ INJECTED: list[Case] = [
     # to the end; the loss still falls, 2.27-2.35 -> 0.97-1.08 (seeds 0-2)
     C("saturation/cnn-tanh-temperature-0.1", R("cnn", inj.SharpTanh(0.1)), "saturation", (0, 2), 0, SATURATE,
       H10),
+    # an activation-size penalty (3 x the mean squared activation of every block, meant to keep them small)
+    # added with its sign flipped on a Xavier tanh MLP: act_rms 0.26-0.42 at step 0, 0.65-0.93 at 20,
+    # 0.98-0.995 in blocks 1-3 from step 50 to the end (block 0 0.83-0.84 at 50, 0.95-0.96 at the end);
+    # act_max_median 2.3-4.9 at step 0, 1.0-1.14 from step 50; the summed loss falls below 0, 0.76-1.06 ->
+    # -9.3 (seeds 0-2) (weight 1, tried first, reached act_rms 0.73-0.98 only by the end: not added). No
+    # model-side remedy removes a loss term
+    C("saturation/mlp-tanh-activation-reward", R("mlp", inj.ActivityReward(3.0), act="tanh", init="xavier"),
+      "saturation", (0, 3), 0, (), H11),
     # attention-logit growth
     C("logits/gpt-lr-10x", R("gpt", lr=3e-2), "attention-logit growth", (0, 2), 0, LOGITS),
     C("logits/vit-lr-jump-30x", R("vit", inj.LR(50, 30.0)), "attention-logit growth", (0, 2), 51, LOGITS, H),
@@ -834,6 +912,13 @@ INJECTED: list[Case] = [
     # removes the multiplier
     C("logits/vit-attention-sharpening-annealed", R("vit", inj.AnnealedAttentionSharpening(3.0)),
       "attention-logit growth", (0, 2), 0, (), H10, also=("attention-entropy collapse",)),
+    # every attention of the GPT soft-capped as 50 tanh(z) where 50 tanh(z / 50) was meant (Gemma 2's logit
+    # soft-capping with the division left out: small logits x50): attn_logit_max 2.6-3.3 at step 0 (the same
+    # GPT without it: 0.05-0.07), 4.5-7.7 at 10, 6.7-13.8 at 20, 9-25 at 50 and 13-39 at 90 (blocks 1-2
+    # 28-39); attn_entropy 1.75-1.81 at step 0, 0.43-0.87 at 90 (healthy 1.9); the loss still falls, 3.47-3.49
+    # -> 2.92-2.98 (seeds 0-2). No model-side remedy removes the cap
+    C("logits/gpt-softcap-without-division", R("gpt", inj.SoftCapWithoutDivision(50.0)),
+      "attention-logit growth", (0, 2), 0, (), H11, also=("attention-entropy collapse",)),
     # attention-entropy collapse
     C("entropy/gpt-qk-scale-block2", R("gpt", edit(30, "blocks.2.attn", inj.qk_scale(30.0))),
       "attention-entropy collapse", (2, 2), 30, LOGITS, also=("attention-logit growth",)),
@@ -898,6 +983,15 @@ INJECTED: list[Case] = [
     # added). No model-side remedy changes tau
     C("entropy/gpt-cosine-attention-tau-at-floor", R("gpt", inj.CosineAttentionAtFloor(0.01)),
       "attention-entropy collapse", (0, 2), 0, (), H10, also=("attention-logit growth",)),
+    # every attention's softmax of the ViT a Gumbel-softmax at tau = 0.1 (F.gumbel_softmax, meant for a
+    # discrete router, in place of the attention's softmax): attn_entropy 0.149-0.18 nats in every block on
+    # every probe (healthy ViT 2.2-2.8), attn_logit_max 89-160 (the noise over tau); the loss falls late or
+    # not, 2.3 -> 1.79, 2.05, 2.32 at the end (seeds 0-2) (a key mask with its polarity inverted, each query
+    # seeing the class token alone, tried first: entropy exactly 0 but the class token never read the image,
+    # the loss stayed at 2.3 and token_spread fell to 0.03 (seed 0): not added). No model-side remedy removes
+    # the noise
+    C("entropy/vit-gumbel-softmax-attention", R("vit", inj.GumbelSoftmaxAttention(0.1)),
+      "attention-entropy collapse", (0, 2), 0, (), H11, also=("attention-logit growth",)),
     # rank collapse
     C("rank/vit-uniform-attention-block1",
       R("vit", edit(40, "blocks.1.attn", inj.uniform_attention(300.0), True)), "rank collapse", (1, 2), 40,
@@ -969,6 +1063,13 @@ INJECTED: list[Case] = [
     # (seed 0): not added). No model-side remedy rewires the skip
     C("rank/vit-skip-adds-token-mean", R("vit", *(edit(0, f"blocks.{i}", inj.mean_skip) for i in range(3))),
       "rank collapse", (1, 2), 0, (), H10),
+    # blocks 1-3 of a 4-block ViT with the attention's residual connection left out (x = attn(ln1(x)) where x
+    # = x + attn(ln1(x)) was meant; the MLP's kept): token_spread of block 1 0.0043-0.014 at step 0, <= 7.7e-4
+    # at 10 and <= 2.8e-5 from step 20 on, blocks 2-3 <= 1.8e-7 on every probe (block 3 exactly 0), vs block
+    # 0's 0.09-0.93; attn_entropy at its maximum (2.83); loss flat at 2.28-2.35 (seeds 0-2)
+    C("rank/vit4-attention-skip-dropped-blocks1-3",
+      R("vit", *(edit(0, f"blocks.{i}", inj.attention_skip_dropped) for i in (1, 2, 3)), n_layer=4),
+      "rank collapse", (1, 3), 0, RANK, H11),
     # unused depth
     C("depth/gpt-block2-zeroed", R("gpt", edit(20, "blocks.2.attn.proj", inj.zero_all, True),
                                    edit(20, "blocks.2.mlp.proj", inj.zero_all, True)),
@@ -1035,6 +1136,16 @@ INJECTED: list[Case] = [
     # loss 2.3 -> 1.05-1.25 (seeds 0-2). No model-side remedy rewires the head
     C("depth/vit4-head-reads-block1", R("vit", inj.HeadFromBlock(1), n_layer=4), "unused depth", (2, 3), 0,
       (), H10),
+    # the attention and MLP output projections of blocks 2-3 of a 4-block GPT clamped to +-1e-3 (an activation
+    # clip whose threshold was given in another unit): block_contrib of blocks 2-3 0.039-0.043 at step 0,
+    # 0.013-0.014 at 10 and 0.0039-0.0099 from step 20 on vs blocks 0-1's 0.46-3.3; their update_ratio as the
+    # other blocks' (7e-3-0.04: the norms and input projections still move); loss 3.47 -> 2.89-2.97 (seeds
+    # 0-2) (DeepNorm's skip constant with its exponent inverted, x4096 per sublayer on every block, tried
+    # first, overflowed to NaN at step 0 (seed 0): not added). No model-side remedy removes the clip
+    C("depth/gpt4-branch-outputs-clamped-blocks2-3",
+      R("gpt", *(edit(0, f"blocks.{i}.{b}.proj", inj.clamped_output(1e-3)) for i in (2, 3)
+                 for b in ("attn", "mlp")), n_layer=4),
+      "unused depth", (2, 3), 0, (), H11),
     # gradient conflict (two named losses trained on their sum; train() logs their per-layer conflict)
     C("conflict/mlp-shifted-labels", R("mlp", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
     C("conflict/vit-shifted-labels", R("vit", inj.TwoLosses(10)), "gradient conflict", None, 0, CONFLICT),
@@ -1090,6 +1201,12 @@ INJECTED: list[Case] = [
     # class)
     C("conflict/gpt-unlikelihood-on-targets", R("gpt", inj.TargetUnlikelihood(0.5)), "gradient conflict",
       None, 0, CONFLICT, H10),
+    # a margin-ranking auxiliary (weight 0.5, margin 1) of the target's logit against every other logit,
+    # called with target=-1 where +1 was meant (it ranks the other classes above the label), beside the MLP's
+    # task: cos_min -0.96..-0.996 at step 10 and -0.94..-0.99 on every probe to step 140 in all 4 blocks
+    # (medians -0.97..-0.98); the summed loss 2.72-2.80 at step 10 -> 2.42-2.47 (seeds 0-2)
+    C("conflict/mlp-margin-ranking-target-reversed", R("mlp", inj.MarginRankingReversed(0.5)),
+      "gradient conflict", None, 0, CONFLICT, H11),
 ]
 
 HEALTHY: list[Case] = [
@@ -1261,6 +1378,27 @@ HEALTHY: list[Case] = [
     # labels: summed loss 2.41-2.85 -> 0.22-0.25, grad growth <= 1.9x, dead_fraction <= 0.27, cos_min median
     # 0.89-0.96 (min 0.56)
     C("healthy/mlp-normface-aux", R("mlp", inj.NormFaceAuxiliary()), None, split=H10),
+    # held_out11 (checked likewise on raw rows, seeds 0-2: the loss's first tenth -> last tenth, no NaN, the
+    # largest grad norm over its step-0 value, and the class's other rows)
+    # 5 blocks of 48 at Adam 2e-3: loss 1.87-2.13 -> 0.098-0.111, grad growth <= 5.7x, dead_fraction <= 0.31
+    C("healthy/mlp5-width48-adam-2e-3", R("mlp", depth=5, width=48, opt="adam", lr=2e-3), None, split=H11),
+    # 3 blocks (8, 16, 24) under SGD lr 0.08: loss 2.14-2.18 -> 0.31-0.35, grad growth <= 3.9x, dead_fraction
+    # 0
+    C("healthy/cnn3-8-16-24-sgd-lr0.08", R("cnn", channels=(8, 16, 24), lr=0.08), None, split=H11),
+    # 2 blocks of width 64 at Adam 2e-3: loss 3.35-3.38 -> 2.85-2.93, grad growth <= 1.5x, token_spread >=
+    # 0.84, entropy >= 1.88
+    C("healthy/gpt2-width64-lr2e-3", R("gpt", n_layer=2, d_model=64, lr=2e-3), None, split=H11),
+    # width 56 at Adam 1e-3: loss 2.32-2.33 -> 0.94-1.34, grad growth <= 3.3x, token_spread >= 0.048 (seed 2's
+    # minimum; 0.077, 0.133 in seeds 0-1), entropy >= 2.42
+    C("healthy/vit-width56-lr1e-3", R("vit", d_model=56, lr=1e-3), None, split=H11),
+    # two losses that agree: the task and 0.3 x the logit-adjusted cross-entropy (tau 1, the log class priors
+    # added to the logits) on the same labels: summed loss 2.82-2.85 -> 0.56-0.76, grad growth <= 2.8x,
+    # dead_fraction 0, cos_min median 1.00 (min 1.00)
+    C("healthy/cnn-logit-adjusted-aux", R("cnn", inj.LogitAdjustedAuxiliary()), None, split=H11),
+    # the task and 0.3 x the multi-class squared hinge loss on the same targets: summed loss 3.67-3.70 ->
+    # 3.17-3.26, grad growth <= 1.8x, token_spread >= 0.865, entropy >= 1.89, cos_min median 0.73-0.81 (min
+    # 0.61)
+    C("healthy/gpt-squared-hinge-aux", R("gpt", inj.SquaredHingeAuxiliary()), None, split=H11),
 ]
 
 CATALOGUE: list[Case] = INJECTED + HEALTHY

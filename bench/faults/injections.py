@@ -1870,3 +1870,286 @@ class TargetUnlikelihood:
             return self.weight * -torch.log1p(-p.clamp(max=1 - 1e-6)).mean()
 
         beside_task(setup, "unlikelihood", unlikelihood)
+
+
+# -- held_out11 helpers ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HiddenSoftplus:
+    """Every hidden activation an ``nn.Softplus`` where ``nn.Softsign`` was meant (two similarly named
+    functions confused): its output sits near ``log 2`` where its slope is 1/2."""
+
+    def __call__(self, setup: Setup) -> None:
+        for block in setup.model.blocks:
+            block.act = nn.Softplus()
+
+
+@dataclass(frozen=True)
+class DropoutScaledByP:
+    """A hand-written inverted dropout after every block, its kept units divided by ``p`` where ``1 - p`` was
+    meant."""
+
+    p: float = 0.1
+
+    def __call__(self, setup: Setup) -> None:
+        def hook(m, _inputs, out):
+            if not m.training:
+                return out
+            keep = (torch.rand_like(out) >= self.p).to(out.dtype)
+            return out * keep / self.p
+
+        for block in setup.model.blocks:
+            block.register_forward_hook(hook)
+
+
+def _block_outputs(setup: Setup) -> list[torch.Tensor]:
+    """The outputs of every block's activation (``blocks.i.act``) of the latest forward pass, in order."""
+    seen: list[torch.Tensor] = []
+    setup.model.register_forward_pre_hook(lambda _m, _inputs: seen.clear())
+    for block in setup.model.blocks:
+        block.act.register_forward_hook(lambda _m, _inputs, out: seen.append(out))
+    return seen
+
+
+@dataclass(frozen=True)
+class ActivityL1:
+    """An activity (L1) sparsity penalty, ``weight`` times the mean |activation| of every block's ReLU output,
+    added to the task at a weight of order 1-10 where a per-unit coefficient of order 1e-4 was meant."""
+
+    weight: float = 1.0
+
+    def __call__(self, setup: Setup) -> None:
+        task, seen = setup.loss_fn, _block_outputs(setup)
+
+        def loss(out, y):
+            return task(out, y) + self.weight * sum(a.abs().mean() for a in seen)
+
+        setup.loss_fn = loss
+
+
+@dataclass(frozen=True)
+class ActivityReward:
+    """An activation-magnitude penalty (``weight`` times the mean squared activation of every block, meant to
+    keep the activations small) added with its sign flipped: it rewards larger activations."""
+
+    weight: float = 1.0
+
+    def __call__(self, setup: Setup) -> None:
+        task, seen = setup.loss_fn, _block_outputs(setup)
+
+        def loss(out, y):
+            return task(out, y) - self.weight * sum(a.pow(2).mean() for a in seen)
+
+        setup.loss_fn = loss
+
+
+@dataclass(frozen=True)
+class TemperatureAnnealedToZero:
+    """The logits divided by a temperature annealed linearly from 1 to 0 at step ``zero_at`` (an annealing
+    length given in steps where epochs were meant), without a floor: logits / 0 at that step."""
+
+    zero_at: int = 60
+
+    def __call__(self, setup: Setup) -> None:
+        task, state = setup.loss_fn, {"step": 0}
+        _chain(setup, lambda step, _s: state.__setitem__("step", step))
+
+        def loss(out, y):
+            return task(out / (1.0 - state["step"] / self.zero_at), y)
+
+        setup.loss_fn = loss
+
+
+@dataclass(frozen=True)
+class EMASwappedIn:
+    """An exponential moving average of the weights (decay ``decay``) kept from step 0 and copied into the
+    model at step ``at`` (an EMA evaluation swap left in the training loop)."""
+
+    at: int = 60
+    decay: float = 0.999
+
+    def __call__(self, setup: Setup) -> None:
+        params = [p for p in setup.model.parameters()]
+        ema = [p.detach().clone() for p in params]
+
+        def hook(step: int, _s: Setup) -> None:
+            with torch.no_grad():
+                if step == self.at:
+                    for p, e in zip(params, ema, strict=True):
+                        p.copy_(e)
+                for p, e in zip(params, ema, strict=True):
+                    e.mul_(self.decay).add_(p, alpha=1 - self.decay)
+
+        _chain(setup, hook)
+
+
+def one_unnormalised_image(factor: float) -> Callable:
+    """The first image of every batch times ``factor`` (one sample whose scaling to [0, 1] was skipped)."""
+    def fn(x, y, step):
+        x[0] = x[0] * factor
+        return x, y
+    return fn
+
+
+@dataclass(frozen=True)
+class PlateauOnLossMax:
+    """A ``ReduceLROnPlateau`` scheduler built with ``mode="max"`` on the training loss (the mode meant for an
+    accuracy) and stepped every batch: a falling loss is never an improvement, so the rate is cut by
+    ``factor`` every ``patience + 1`` steps."""
+
+    patience: int = 10
+    factor: float = 0.1
+
+    def __call__(self, setup: Setup) -> None:
+        task, last = setup.loss_fn, {}
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(setup.optimizer, mode="max", factor=self.factor,
+                                                           patience=self.patience)
+
+        def loss(out, y):
+            value = task(out, y)
+            last["loss"] = float(value.detach())
+            return value
+
+        def hook(step: int, _s: Setup) -> None:
+            if "loss" in last:
+                sched.step(last["loss"])
+
+        setup.loss_fn = loss
+        _chain(setup, hook)
+
+
+@dataclass(frozen=True)
+class RestoreInitialEveryStep:
+    """A "restore the best weights" callback whose best was taken with ``mode="max"`` on the loss (the initial
+    weights), restoring them before every step."""
+
+    def __call__(self, setup: Setup) -> None:
+        best = {k: v.detach().clone() for k, v in setup.model.state_dict().items()}
+
+        def hook(step: int, s: Setup) -> None:
+            if step > 0:
+                s.model.load_state_dict(best)
+
+        _chain(setup, hook)
+
+
+@dataclass(frozen=True)
+class SoftCapWithoutDivision:
+    """Every attention's logits soft-capped as ``cap * tanh(z)`` where ``cap * tanh(z / cap)`` was meant
+    (Gemma 2's soft-capping with the division left out): small logits are multiplied by ``cap``."""
+
+    cap: float = 50.0
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        def hook(_m, _inputs, out):
+            return torch.where(torch.isfinite(out), self.cap * torch.tanh(out), out)
+
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                m.logits.register_forward_hook(hook)
+
+
+def attention_skip_dropped(m: nn.Module) -> None:
+    """A pre-norm transformer block computing ``a = attn(ln1(x))`` then ``a + mlp(ln2(a))``: the attention's
+    residual connection left out (``x = self.attn(...)`` where ``x = x + self.attn(...)`` was meant)."""
+    def forward(x):
+        a = m.attn(m.ln1(x))
+        return a + m.mlp(m.ln2(a))
+
+    m.forward = forward
+
+
+@dataclass(frozen=True)
+class MarginRankingReversed:
+    """A second named loss beside the task: ``weight`` times ``F.margin_ranking_loss`` of the target's logit
+    against every other logit with ``target=-1`` where ``+1`` was meant: it ranks the other classes above the
+    label."""
+
+    weight: float = 0.5
+    margin: float = 1.0
+
+    def __call__(self, setup: Setup) -> None:
+        def ranking(out, y):
+            out, y = _flat(out, y)
+            pos = out.gather(1, y[:, None]).expand_as(out)
+            other = torch.ones_like(out, dtype=torch.bool).scatter(1, y[:, None], False)
+            target = -torch.ones_like(pos[other])
+            return self.weight * F.margin_ranking_loss(pos[other], out[other], target, margin=self.margin)
+
+        beside_task(setup, "ranking", ranking)
+
+
+@dataclass(frozen=True)
+class GumbelSoftmaxAttention:
+    """Every attention's softmax a Gumbel-softmax at temperature ``tau`` (``F.gumbel_softmax``, meant for a
+    discrete router, put in place of the attention's ``softmax``): Gumbel noise over ``tau`` on each logit."""
+
+    tau: float = 0.1
+
+    def __call__(self, setup: Setup) -> None:
+        from layerwise.models.attention import SelfAttention
+
+        def hook(_m, _inputs, out):
+            u = torch.rand_like(out).clamp(1e-10, 1 - 1e-10)
+            return (out - torch.log(-torch.log(u))) / self.tau
+
+        for m in setup.model.modules():
+            if isinstance(m, SelfAttention):
+                m.explicit = True
+                m.logits.register_forward_hook(hook)
+
+
+@dataclass(frozen=True)
+class InverseSqrtSignLost:
+    """An inverse-square-root schedule (lr x (step + 1)^-1/2) with the exponent's sign lost: the learning rate
+    times ``sqrt(step + 1)``, growing all run."""
+
+    def __call__(self, setup: Setup) -> None:
+        base: dict[int, float] = {}
+
+        def hook(step: int, s: Setup) -> None:
+            for i, g in enumerate(s.optimizer.param_groups):
+                base.setdefault(i, g["lr"])
+                g["lr"] = base[i] * (step + 1) ** 0.5
+
+        _chain(setup, hook)
+
+
+def clamped_output(bound: float) -> Callable[[nn.Module], None]:
+    """A forward hook the module keeps clamping its output into ``[-bound, bound]`` (an activation clip whose
+    threshold was given in another unit)."""
+    def fn(m: nn.Module) -> None:
+        m.register_forward_hook(lambda _m, _inputs, out: out.clamp(-bound, bound))
+    return fn
+
+
+# -- held_out11 healthy multi-loss configurations --------------------------------------------------------
+
+@dataclass(frozen=True)
+class LogitAdjustedAuxiliary:
+    """A second named loss beside the task: ``weight`` times the logit-adjusted cross-entropy (Menon et al.
+    2021, arXiv:2007.07314: the logits plus ``tau`` times the log class priors) on the same labels, an
+    objective that agrees with the task's on a near-balanced set."""
+
+    tau: float = 1.0
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        counts = torch.bincount(_digits(True).y_train, minlength=10).float()
+        adjust = self.tau * (counts / counts.sum()).log()
+        beside_task(setup, "logit_adjusted", lambda out, y: self.weight * F.cross_entropy(out + adjust, y))
+
+
+@dataclass(frozen=True)
+class SquaredHingeAuxiliary:
+    """A second named loss beside the task: ``weight`` times the multi-class squared hinge loss
+    (``F.multi_margin_loss`` with ``p=2``) on the same targets, an objective that agrees with the task's."""
+
+    weight: float = 0.3
+
+    def __call__(self, setup: Setup) -> None:
+        beside_task(setup, "squared_hinge",
+                    lambda out, y: self.weight * F.multi_margin_loss(*_flat(out, y), p=2))
