@@ -32,8 +32,9 @@ from faults.table import markdown, text_table  # noqa: E402
 from layerwise.doctor import diagnose, load, train_baseline  # noqa: E402
 
 METHODS = ("doctor", *BASELINES)
+# "all", then the held-out splits, the newest (the one no doctor change saw) last
 SPLITS = ("all", "held_out", "held_out2", "held_out3", "held_out4", "held_out5",
-          "held_out6", "held_out7", "held_out8", "held_out9", "held_out10")  # then held-out splits
+          "held_out6", "held_out7", "held_out8", "held_out9", "held_out10", "held_out11")
 # splits scored together as well: held_out5 and held_out6 were the unseen pair until the doctor's
 # changes of 2026-12-03's third session (held_out7 is the split those changes did not see)
 POOLS = {"held_out5+6": ("held_out5", "held_out6")}
